@@ -1,0 +1,77 @@
+# Two commands matter: `make run` and `make test`. Everything else is a step they call.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+BIN       := $(VENV)/bin
+PY        := $(BIN)/python
+RASA      := $(BIN)/rasa
+STAMPS    := .make
+MODEL     := models/supportbot.tar.gz
+TRAIN_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null | sort)
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export RASA_TELEMETRY_ENABLED := false
+
+.PHONY: help install train validate db run test test-unit test-e2e test-stories browser bench clean
+
+help:
+	@echo "make run    - install, train if needed, create the database, start the assistant"
+	@echo "make test   - install, validate data, train if needed, run every test"
+	@echo "make bench  - NLU and FAQ benchmarks (reports in docs/benchmarks/)"
+	@echo "steps: install train validate db test-unit test-e2e test-stories browser clean"
+
+# --- install: a Python 3.10 venv with the exact pins of requirements/lock.txt -------------
+install: $(STAMPS)/installed
+$(STAMPS)/installed: requirements/base.in requirements/lock.txt pyproject.toml scripts/find_python310.sh
+	@py=$$(scripts/find_python310.sh) || exit 1; \
+	if [ -x $(PY) ] && ! $(PY) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 10) else 1)'; then \
+	  echo "$(VENV) is not Python 3.10: recreating it"; rm -rf $(VENV); fi; \
+	if [ ! -x $(PY) ]; then echo "creating $(VENV) with $$py"; "$$py" -m venv $(VENV) || exit 1; fi
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip==24.0"
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/base.in -c requirements/lock.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@mkdir -p $(STAMPS) && touch $@
+	@echo "installed: $$($(RASA) --version 2>/dev/null | grep -E '^Rasa Version' | tr -s ' ')"
+
+# --- train: only when data, config or domain changed --------------------------------------
+train: $(MODEL)
+$(MODEL): $(TRAIN_INPUTS) $(STAMPS)/installed $(shell find supportbot/nlu -name '*.py' 2>/dev/null)
+	$(RASA) train --data data --config config.yml --domain domain.yml --out models \
+	  --fixed-model-name supportbot
+	@touch $@
+
+validate: $(STAMPS)/installed
+	$(RASA) data validate --data data --domain domain.yml --config config.yml --fail-on-warnings
+
+db: $(STAMPS)/installed
+	$(BIN)/supportbot db upgrade
+	$(BIN)/supportbot db demo --if-empty
+
+# --- run: the supervised process group (Ctrl-C stops all) -----------------------------------
+run: install train db
+	$(BIN)/supportbot run
+
+# --- test: every layer; pytest runs last so its summary line closes the output --------------
+browser:
+	@scripts/ensure_browser.sh
+
+test-stories: train
+	$(RASA) test core --stories tests/ --model $(MODEL) --endpoints endpoints.yml \
+	  --fail-on-prediction-errors --out results/stories
+
+test-unit: install
+	$(BIN)/pytest tests -m "not e2e"
+
+test-e2e: install train browser
+	$(BIN)/pytest tests -m e2e
+
+test: install validate train browser test-stories
+	$(BIN)/pytest tests
+
+bench: install
+	$(PY) benchmarks/nlu_bench.py
+	$(PY) benchmarks/faq_bench.py
+
+clean:
+	rm -rf $(STAMPS) models results .rasa

@@ -1,0 +1,62 @@
+"""Handing a conversation to a human team: a ticket in the core's queue, then the bot
+pauses for this conversation (ConversationPaused). What the customer writes afterwards
+stays in the conversation's tracker for the team to read.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import runtime
+from actions.common import TEAM_NAMES, clear_task_slots, is_verified, transcript
+
+# the team that owns each task when the customer asks for a person in the middle of it
+TASK_TEAMS = {
+    "duplicate_charge": "payment_processing",
+    "refund_status": "payment_processing",
+    "payment_missing": "payment_processing",
+    "tax_question": "payment_processing",
+}
+
+
+def hand_off(ctx, team: Text, reason_code: Text, summary: Text,
+             reference: Optional[Text] = None) -> List[EventType]:
+    """Create the ticket, tell the customer who answers and how, pause the bot."""
+    tracker = ctx.tracker
+    if reference is None and is_verified(tracker):
+        reference = tracker.get_slot("order_ref")
+    ticket = ctx.services.hand_off(
+        tracker.sender_id, team, reason_code, summary,
+        reference=reference, transcript=transcript(tracker))
+    name = TEAM_NAMES.get(team, team)
+    via = "by email to the address on your order" if reference else "here in this conversation"
+    ctx.dispatcher.utter_message(
+        text=f"I've passed this to our {name} team (case #{ticket.id}), with everything you've told me "
+             f"so you won't have to repeat it. They'll answer {via}, usually within one business day. "
+             "Anything you write here from now on is added to your case.")
+    return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("handoff_team", None),
+            ConversationPaused()]
+
+
+class ActionHandOff(Action):
+    """The customer asked for a person (or pressed a button that hands over)."""
+
+    def name(self) -> Text:
+        return "action_hand_off"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> List[EventType]:
+        from actions.tasks import TaskContext
+
+        task = tracker.get_slot("pending_task")
+        team = tracker.get_slot("handoff_team")
+        if team not in TEAM_NAMES:
+            team = TASK_TEAMS.get(task or "", "customer_service")
+        topic = f" about {task.replace('_', ' ')}" if task else ""
+        ctx = TaskContext(dispatcher, tracker, runtime.services())
+        return hand_off(ctx, team, "customer_request",
+                        f"Customer asked for a person{topic}") + clear_task_slots()

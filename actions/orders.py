@@ -1,0 +1,69 @@
+"""Order information tasks: confirmation, license, invoice, payment link, missing payment,
+the vendor's technical support. Nothing is shown in chat that the purchase email should get.
+"""
+from __future__ import annotations
+
+from typing import List
+
+from rasa_sdk.events import EventType
+
+from actions.common import format_date, format_money
+
+
+def resend_confirmation(ctx) -> List[EventType]:
+    sent_to = ctx.services.resend_order_confirmation(ctx.conversation_id, ctx.reference)
+    ctx.dispatcher.utter_message(
+        text=f"I've sent the order confirmation for order {ctx.reference} again to {sent_to}. "
+             "It can take a few minutes; please also check your spam or junk folder.")
+    return []
+
+
+def resend_license(ctx) -> List[EventType]:
+    sent_to = ctx.services.resend_license(ctx.conversation_id, ctx.reference)
+    ctx.dispatcher.utter_message(
+        text=f"I've emailed the license key, activation code and download link for order "
+             f"{ctx.reference} to {sent_to}. For your security I don't show keys in the chat. "
+             "If it isn't there in a few minutes, check your spam folder.")
+    return []
+
+
+def send_invoice(ctx) -> List[EventType]:
+    sent_to = ctx.services.send_invoice(ctx.conversation_id, ctx.reference)
+    ctx.dispatcher.utter_message(
+        text=f"I've sent a link to download the invoice for order {ctx.reference} to {sent_to}.")
+    return []
+
+
+def send_payment_method_link(ctx) -> List[EventType]:
+    sent_to = ctx.services.send_payment_method_link(ctx.conversation_id, ctx.reference)
+    ctx.dispatcher.utter_message(
+        text=f"I've sent a secure link to {sent_to}. Use it to change the card or payment "
+             f"method for order {ctx.reference}; the link works for 24 hours.")
+    return []
+
+
+def report_missing_payment(ctx) -> List[EventType]:
+    from actions.handoff import hand_off
+
+    order = ctx.services.order_summary(ctx.conversation_id, ctx.reference)
+    if order.status == "paid":
+        ctx.dispatcher.utter_message(
+            text=f"Good news: the payment for order {ctx.reference} "
+                 f"({format_money(order.total_minor, order.currency)}) has arrived and the order is paid.")
+        return []
+    ctx.dispatcher.utter_message(
+        text=f"Order {ctx.reference} from {format_date(order.placed_at)} is still waiting for its payment "
+             f"of {format_money(order.total_minor, order.currency)}. Bank transfers can take 3-5 business "
+             "days to reach us. Our Payment Processing team can trace it and assign it to your order.")
+    return hand_off(ctx, "payment_processing", "payment_missing",
+                    f"Customer says order {ctx.reference} is paid but it is still {order.status}")
+
+
+def give_technical_support_contact(ctx) -> List[EventType]:
+    order = ctx.services.order_summary(ctx.conversation_id, ctx.reference)
+    contact = order.technical_support or "the support section of the vendor's website"
+    ctx.dispatcher.utter_message(
+        text=f"Problems with the software itself are handled by its maker, {order.client_name}. "
+             f"Their technical support: {contact}. We're the reseller, so we look after the order, "
+             "payment and refunds; if the product can't be made to work, I can help with a refund.")
+    return []

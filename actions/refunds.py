@@ -1,0 +1,81 @@
+"""Refunds: issue an eligible one exactly once (the core guarantees it), hand the rest to
+the right team with the reason, and report where a refund is."""
+from __future__ import annotations
+
+from typing import List
+
+from rasa_sdk.events import EventType
+
+from actions.common import describe_payment, format_date, format_money, refund_target
+from actions.handoff import hand_off
+
+
+def finish_refund(ctx) -> List[EventType]:
+    tracker, svc = ctx.tracker, ctx.services
+    route = tracker.get_slot("refund_route")
+    target = refund_target(tracker)
+    reason = tracker.get_slot("refund_reason") or "other"
+
+    if tracker.get_slot("pending_task") == "duplicate_charge" and route == "handoff" \
+            and not tracker.get_slot("refund_target_ref"):
+        ctx.dispatcher.utter_message(
+            text=f"I can't see a second order that duplicates order {ctx.reference}, so the double "
+                 "charge is probably on the payment side. Our Payment Processing team resolves duplicate "
+                 "card charges.")
+        return hand_off(ctx, "payment_processing", "duplicate_charge",
+                        f"Customer reports a duplicate charge for order {ctx.reference}; no duplicate order found")
+
+    if route == "already_refunded":
+        ctx.dispatcher.utter_message(text=f"Order {target} has already been refunded.")
+        return report_refund_status(ctx, target)
+
+    if route == "automatic":
+        if tracker.get_slot("refund_confirmed") is False:
+            ctx.dispatcher.utter_message(text="OK, I haven't refunded anything. Is there anything else I can do?")
+            return []
+        outcome = svc.issue_refund(ctx.conversation_id, target, reason,
+                                   idempotency_key=f"chat:{ctx.conversation_id}:{target}")
+        if outcome.status in ("refunded", "already_refunded") and outcome.refund is not None:
+            refund = outcome.refund
+            ctx.dispatcher.utter_message(
+                text=f"Done: I've refunded {format_money(refund.amount_minor, refund.currency)} for order "
+                     f"{target} to {describe_payment(refund.method, getattr(refund, 'card_brand', None), refund.card_last4)}. "
+                     "Banks usually show it within 5-10 business days. A confirmation is on its way to your email.")
+            return []
+        if outcome.status == "handed_off" and outcome.ticket is not None:
+            ctx.dispatcher.utter_message(text=outcome.decision.explanation)
+            return hand_off(ctx, outcome.ticket.team, outcome.decision.reasons[0] if outcome.decision.reasons else "refund",
+                            f"Refund for order {target} ({reason}) not automatic", reference=target)
+        ctx.dispatcher.utter_message(text="I couldn't complete the refund. I'll pass it to a person.")
+        return hand_off(ctx, "customer_service", "refund_failed", f"Refund for order {target} failed: {outcome.status}")
+
+    # not automatic: say why, in the customer's terms, and hand over to the team that can
+    decision = svc.refund_decision(ctx.conversation_id, target, reason)
+    ctx.dispatcher.utter_message(text=decision.explanation)
+    team = decision.team or "customer_service"
+    code = decision.reasons[0] if decision.reasons else "refund_needs_review"
+    return hand_off(ctx, team, code, f"Refund request for order {target} ({reason}): "
+                    + ", ".join(decision.reasons), reference=target)
+
+
+def report_refund_status(ctx, reference=None) -> List[EventType]:
+    reference = reference or ctx.reference
+    status = ctx.services.refund_status(ctx.conversation_id, reference)
+    if not status or not status.refunds:
+        ctx.dispatcher.utter_message(
+            text=f"I can't see a refund for order {reference} yet. If you'd like one, just say \"I want a refund\".")
+        return []
+    for refund in status.refunds:
+        ctx.dispatcher.utter_message(
+            text=f"We refunded {format_money(refund.amount_minor, refund.currency)} on "
+                 f"{format_date(refund.created_at)} to "
+                 f"{describe_payment(refund.method, getattr(refund, 'card_brand', None), refund.card_last4)}.")
+    if status.overdue:
+        ctx.dispatcher.utter_message(
+            text="That's longer than banks normally take, so I'll ask our Payment Processing team to trace it.")
+        return hand_off(ctx, "payment_processing", "refund_missing",
+                        f"Refund for order {reference} not received after the usual delay", reference=reference)
+    ctx.dispatcher.utter_message(
+        text=f"Banks usually take {status.typical_delay_days} business days to show a refund on your statement, "
+             "so it should appear soon. If it hasn't after that, write to us again.")
+    return []

@@ -1,0 +1,79 @@
+"""Configuration from environment variables (read when asked, never at import time)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the project. Build with `Settings.from_env()`."""
+
+    var_dir: Path
+    database_url: str
+    # outgoing mail: an SMTP relay when SUPPORTBOT_SMTP_HOST is set, else a development outbox
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_tls: str = "none"  # none | starttls | ssl
+    mail_from: str = "Support <support@reseller.example>"
+    outbox_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "var" / "outbox")
+    # payment provider: dry-run records calls; http talks to SUPPORTBOT_PAYMENT_API_URL
+    payment_provider: str = "dry-run"
+    payment_api_url: str | None = None
+    payment_api_key: str | None = None
+    # optional external helpdesk that receives handoff tickets
+    helpdesk_webhook_url: str | None = None
+    # secret used to hash one-time codes
+    secret_key: str = "development-only-secret"
+    # ports of the processes `make run` starts
+    rasa_port: int = 5005
+    action_port: int = 5055
+    web_port: int = 8080
+    email_bridge_port: int = 2525
+    rasa_url: str = "http://127.0.0.1:5005"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        var_dir = Path(_env("SUPPORTBOT_VAR_DIR", str(PROJECT_ROOT / "var")))
+        rasa_port = _env_int("SUPPORTBOT_RASA_PORT", 5005)
+        return cls(
+            var_dir=var_dir,
+            database_url=_env("SUPPORTBOT_DATABASE_URL", f"sqlite:///{var_dir / 'supportbot.db'}"),
+            smtp_host=_env("SUPPORTBOT_SMTP_HOST"),
+            smtp_port=_env_int("SUPPORTBOT_SMTP_PORT", 25),
+            smtp_user=_env("SUPPORTBOT_SMTP_USER"),
+            smtp_password=_env("SUPPORTBOT_SMTP_PASSWORD"),
+            smtp_tls=_env("SUPPORTBOT_SMTP_TLS", "none"),
+            mail_from=_env("SUPPORTBOT_MAIL_FROM", "Support <support@reseller.example>"),
+            outbox_dir=Path(_env("SUPPORTBOT_OUTBOX_DIR", str(var_dir / "outbox"))),
+            payment_provider=_env("SUPPORTBOT_PAYMENT_PROVIDER", "dry-run"),
+            payment_api_url=_env("SUPPORTBOT_PAYMENT_API_URL"),
+            payment_api_key=_env("SUPPORTBOT_PAYMENT_API_KEY"),
+            helpdesk_webhook_url=_env("SUPPORTBOT_HELPDESK_WEBHOOK_URL"),
+            secret_key=_env("SUPPORTBOT_SECRET_KEY", "development-only-secret"),
+            rasa_port=rasa_port,
+            action_port=_env_int("SUPPORTBOT_ACTION_PORT", 5055),
+            web_port=_env_int("SUPPORTBOT_WEB_PORT", 8080),
+            email_bridge_port=_env_int("SUPPORTBOT_EMAIL_BRIDGE_PORT", 2525),
+            rasa_url=_env("SUPPORTBOT_RASA_URL", f"http://127.0.0.1:{rasa_port}"),
+        )
