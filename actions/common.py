@@ -6,6 +6,8 @@ from typing import Any, Dict, List, Optional, Text
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 
+from supportbot.core import vocabulary
+
 # Intents whose path starts with finding and verifying the customer's order.
 ORDER_TASKS = (
     "request_refund",
@@ -73,9 +75,9 @@ REFUND_REASONS = {
 
 
 def format_money(amount_minor: Optional[int], currency: Optional[str]) -> str:
-    if amount_minor is None:
+    if amount_minor is None or not currency:
         return "the full amount"
-    return f"{amount_minor / 100:,.2f} {currency or ''}".strip()
+    return vocabulary.format_money(amount_minor, currency)
 
 
 def format_date(value: Any) -> str:
@@ -89,14 +91,12 @@ def format_date(value: Any) -> str:
 
 def describe_payment(payment_method: Optional[str], card_brand: Optional[str],
                      card_last4: Optional[str]) -> str:
+    """'the Visa ending 4242', 'your PayPal account', ..."""
     if card_last4:
-        return f"the {card_brand or 'card'} ending {card_last4}"
-    names = {
-        "credit_card": "your card", "paypal": "your PayPal account", "apple_pay": "Apple Pay",
-        "alipay": "Alipay", "direct_debit": "your bank account (direct debit)",
-        "amazon_pay": "Amazon Pay", "wire_transfer": "your bank account",
-    }
-    return names.get(payment_method or "", "the original payment method")
+        brand = vocabulary.CARD_BRAND_LABELS.get(card_brand or "", "card")
+        return f"the {brand} ending {card_last4}"
+    label = vocabulary.PAYMENT_METHOD_LABELS.get(payment_method or "")
+    return f"your {label}" if label else "the original payment method"
 
 
 def clear_task_slots() -> List[EventType]:

@@ -32,8 +32,13 @@ def hand_off(ctx, team: Text, reason_code: Text, summary: Text,
     ticket = ctx.services.hand_off(
         tracker.sender_id, team, reason_code, summary,
         reference=reference, transcript=transcript(tracker))
-    name = TEAM_NAMES.get(team, team)
-    via = "by email to the address on your order" if reference else "here in this conversation"
+    return announce_handoff(ctx, ticket)
+
+
+def announce_handoff(ctx, ticket) -> List[EventType]:
+    """Tell the customer which team has their case and how it answers; pause the bot."""
+    name = TEAM_NAMES.get(ticket.team, ticket.team)
+    via = "by email to the address on your order" if ticket.reference else "here in this conversation"
     ctx.dispatcher.utter_message(
         text=f"I've passed this to our {name} team (case #{ticket.id}), with everything you've told me "
              f"so you won't have to repeat it. They'll answer {via}, usually within one business day. "

@@ -46,17 +46,21 @@ def report_missing_payment(ctx) -> List[EventType]:
     from actions.handoff import hand_off
 
     order = ctx.services.order_summary(ctx.conversation_id, ctx.reference)
-    if order.status == "paid":
+    pending = order.pending_payment_info
+    if pending is None:
         ctx.dispatcher.utter_message(
             text=f"Good news: the payment for order {ctx.reference} "
-                 f"({format_money(order.total_minor, order.currency)}) has arrived and the order is paid.")
+                 f"({format_money(order.total_minor, order.currency)}) has arrived; the order is {order.status}.")
         return []
     ctx.dispatcher.utter_message(
         text=f"Order {ctx.reference} from {format_date(order.placed_at)} is still waiting for its payment "
-             f"of {format_money(order.total_minor, order.currency)}. Bank transfers can take 3-5 business "
-             "days to reach us. Our Payment Processing team can trace it and assign it to your order.")
+             f"of {format_money(pending.amount_minor, pending.currency)} "
+             f"({pending.business_days_pending} business days so far; transfers usually take up to "
+             f"{pending.expected_business_days}). {pending.instructions} "
+             "Our Payment Processing team can trace your payment and assign it to the order.")
     return hand_off(ctx, "payment_processing", "payment_missing",
-                    f"Customer says order {ctx.reference} is paid but it is still {order.status}")
+                    f"Customer says order {ctx.reference} is paid but it is still {order.status} "
+                    f"after {pending.business_days_pending} business days")
 
 
 def give_technical_support_contact(ctx) -> List[EventType]:

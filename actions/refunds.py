@@ -7,7 +7,7 @@ from typing import List
 from rasa_sdk.events import EventType
 
 from actions.common import describe_payment, format_date, format_money, refund_target
-from actions.handoff import hand_off
+from actions.handoff import announce_handoff, hand_off
 
 
 def finish_refund(ctx) -> List[EventType]:
@@ -44,17 +44,17 @@ def finish_refund(ctx) -> List[EventType]:
             return []
         if outcome.status == "handed_off" and outcome.ticket is not None:
             ctx.dispatcher.utter_message(text=outcome.decision.explanation)
-            return hand_off(ctx, outcome.ticket.team, outcome.decision.reasons[0] if outcome.decision.reasons else "refund",
-                            f"Refund for order {target} ({reason}) not automatic", reference=target)
+            return announce_handoff(ctx, outcome.ticket)
         ctx.dispatcher.utter_message(text="I couldn't complete the refund. I'll pass it to a person.")
         return hand_off(ctx, "customer_service", "refund_failed", f"Refund for order {target} failed: {outcome.status}")
 
     # not automatic: say why, in the customer's terms, and hand over to the team that can
     decision = svc.refund_decision(ctx.conversation_id, target, reason)
     ctx.dispatcher.utter_message(text=decision.explanation)
-    team = decision.team or "customer_service"
-    code = decision.reasons[0] if decision.reasons else "refund_needs_review"
-    return hand_off(ctx, team, code, f"Refund request for order {target} ({reason}): "
+    if decision.team is None:  # e.g. a trial: nothing was charged, nothing for a person to do
+        return []
+    code = decision.handoff_reason or (decision.reasons[0] if decision.reasons else "refund_needs_review")
+    return hand_off(ctx, decision.team, code, f"Refund request for order {target} ({reason}): "
                     + ", ".join(decision.reasons), reference=target)
 
 
@@ -68,7 +68,7 @@ def report_refund_status(ctx, reference=None) -> List[EventType]:
     for refund in status.refunds:
         ctx.dispatcher.utter_message(
             text=f"We refunded {format_money(refund.amount_minor, refund.currency)} on "
-                 f"{format_date(refund.created_at)} to "
+                 f"{format_date(refund.refunded_at or refund.requested_at)} to "
                  f"{describe_payment(refund.method, getattr(refund, 'card_brand', None), refund.card_last4)}.")
     if status.overdue:
         ctx.dispatcher.utter_message(
@@ -76,6 +76,6 @@ def report_refund_status(ctx, reference=None) -> List[EventType]:
         return hand_off(ctx, "payment_processing", "refund_missing",
                         f"Refund for order {reference} not received after the usual delay", reference=reference)
     ctx.dispatcher.utter_message(
-        text=f"Banks usually take {status.typical_delay_days} business days to show a refund on your statement, "
+        text=f"Banks usually take {status.typical_delay_days[0]}-{status.typical_delay_days[1]} business days to show a refund on your statement, "
              "so it should appear soon. If it hasn't after that, write to us again.")
     return []

@@ -18,13 +18,13 @@ def status(ctx) -> List[EventType]:
     sub = ctx.services.subscription(ctx.conversation_id, ctx.reference)
     if sub is None:
         return _no_subscription(ctx)
-    if sub.status == "trial":
+    if sub.in_trial:
         text = (f"Your {sub.plan} subscription is in its free trial until {format_date(sub.trial_end)}. "
                 "Nothing is charged during the trial.")
     elif sub.auto_renew and sub.status == "active":
         text = (f"Your {sub.plan} subscription is active and renews automatically on "
                 f"{format_date(sub.current_period_end)}.")
-    elif sub.status in ("active", "cancelled") and not sub.auto_renew:
+    elif sub.can_reinstate or (sub.status in ("active", "cancelled") and not sub.auto_renew):
         text = (f"Your {sub.plan} subscription is cancelled: it won't renew, and you can keep using it "
                 f"until {format_date(sub.current_period_end)}.")
     else:
@@ -59,7 +59,7 @@ def reinstate(ctx) -> List[EventType]:
         ctx.dispatcher.utter_message(
             text=f"Welcome back! Your {sub.plan} subscription is active again and will renew on "
                  f"{format_date(sub.current_period_end)}.")
-    elif change.status == "not_cancelled":
+    elif change.status == "already_active":
         ctx.dispatcher.utter_message(
             text=f"Your {sub.plan} subscription isn't cancelled; it renews on {format_date(sub.current_period_end)}.")
     else:

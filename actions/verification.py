@@ -23,6 +23,14 @@ from actions.common import (
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _REF = re.compile(r"\d{9}")
 
+# the core's RefundDecision.outcome -> the refund_route slot
+_ROUTES = {
+    "automatic_refund": "automatic",
+    "already_refunded": "already_refunded",
+    "nothing_to_refund": "nothing_to_refund",
+    "handoff": "handoff",
+}
+
 # words customers use for each refund reason of the reseller's form
 _REASON_WORDS = (
     ("duplicate_order", ("twice", "double", "duplicate", "two times", "2 times", "same order")),
@@ -64,6 +72,14 @@ class ValidateVerifyOrderForm(FormValidationAction):
             if tracker.get_slot("refund_reason") and tracker.get_slot("refund_route") == "automatic":
                 slots += ["one_time_code", "refund_confirmed"]
         return slots
+
+    async def next_requested_slot(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                  domain: DomainDict) -> EventType:
+        """Always name the next slot ourselves (rasa-sdk leaves it to Rasa when our list
+        happens to equal the domain's, which would make the form's state depend on that)."""
+        required = await self.required_slots(self.domain_slots(domain), dispatcher, tracker, domain)
+        missing = next((slot for slot in required if tracker.slots.get(slot) is None), None)
+        return SlotSet("requested_slot", missing)
 
     # --- per-slot checks ------------------------------------------------------------------
     def validate_email(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -159,10 +175,7 @@ class ValidateVerifyOrderForm(FormValidationAction):
             dispatcher.utter_message(
                 text=f"I can see order {target} looks like a duplicate of an earlier order with the same items and amount.")
         decision = svc.refund_decision(tracker.sender_id, target, state["refund_reason"])
-        if "already_refunded" in decision.reasons:
-            route = "already_refunded"
-        else:
-            route = "automatic" if decision.automatic else "handoff"
+        route = _ROUTES.get(decision.outcome, "handoff")
         return [SlotSet("refund_route", route), SlotSet("refund_target_ref", target)]
 
 
