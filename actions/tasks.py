@@ -15,6 +15,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import runtime
 from actions.common import ORDER_TASKS, clear_task_slots, is_verified
+from supportbot.core.errors import NotVerified
 
 
 @dataclass
@@ -91,7 +92,13 @@ class ActionPerformTask(Action):
         if handler is None or not is_verified(tracker):
             dispatcher.utter_message(response="utter_what_can_i_do")
             return clear_task_slots()
-        return handler(ctx) + clear_task_slots()
+        try:
+            return handler(ctx) + clear_task_slots()
+        except NotVerified:
+            # the database does not know this conversation verified the order (e.g. a new
+            # session): never trust the slot alone, ask again
+            dispatcher.utter_message(text="For your security I need to check your order again.")
+            return clear_task_slots() + [SlotSet("verified_ref", None), SlotSet("order_ref", None)]
 
 
 class ActionStopTask(Action):

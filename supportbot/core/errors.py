@@ -1,0 +1,30 @@
+"""Errors the core raises to its callers (the Rasa actions, the CLI)."""
+from __future__ import annotations
+
+
+class CoreError(Exception):
+    user_facing = True  # the CLI prints the message instead of a traceback
+
+
+class NotVerified(CoreError):
+    """This conversation has not verified this order (email + reference) in the database,
+    or - for money actions - has not proved control of the purchase email (one-time code)."""
+
+    def __init__(self, conversation_id: str, reference: str, *, code_required: bool = False):
+        self.conversation_id = conversation_id
+        self.reference = reference
+        self.code_required = code_required
+        need = "a verified one-time code" if code_required else "email + reference verification"
+        super().__init__(
+            f"conversation {conversation_id!r} has not verified order {reference!r} ({need} needed)"
+        )
+
+
+class OrderNotFound(CoreError):
+    def __init__(self, reference: str):
+        self.reference = reference
+        super().__init__(f"no order with reference {reference!r}")
+
+
+class IdempotencyConflict(CoreError):
+    """An idempotency key was reused for a different order or amount."""

@@ -1,0 +1,303 @@
+"""`SupportServices`: the one facade the Rasa actions call (see docs/architecture.md).
+
+Every method that discloses order data or moves money takes the conversation id and re-checks
+in the database that this conversation verified that order (email + reference), raising
+`NotVerified` (or returning a `not_verified` status where the result has a status).
+`issue_refund` moves money only when the conversation also entered a valid one-time code sent
+to the purchase email. Results are frozen dataclasses (`supportbot.core.views`), never ORM
+objects. Nothing connects to anything at import time or in `from_settings()`.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from supportbot.core import audit, subscriptions
+from supportbot.core.errors import NotVerified
+from supportbot.core.handoff import HandoffQueue
+from supportbot.core.notifications import Notifier
+from supportbot.core.orders import (
+    find_charges,
+    find_duplicates,
+    load_order,
+    normalize_reference,
+    order_summary,
+    pending_payment_info,
+    subscription_view,
+)
+from supportbot.core.payment_provider import PaymentProvider, provider_from_settings
+from supportbot.core.refund_policy import RefundDecision
+from supportbot.core.refund_service import RefundService, refund_status
+from supportbot.core.timeutil import Clock, utcnow
+from supportbot.core.verification import VerificationService
+from supportbot.core.views import (
+    NO_SUBSCRIPTION,
+    NOT_VERIFIED,
+    VERIFIED,
+    ChargeHint,
+    CodeCheck,
+    CodeDispatch,
+    OrderSummary,
+    PendingPaymentInfo,
+    RefundOutcome,
+    RefundStatus,
+    SubscriptionChange,
+    SubscriptionView,
+    TicketView,
+    VerificationResult,
+)
+from supportbot.core.vocabulary import TEAMS
+from supportbot.db.engine import session_scope
+from supportbot.db.models import Order
+from supportbot.mail import Mailer
+from supportbot.settings import Settings
+
+
+class SupportServices:
+    def __init__(
+        self,
+        engine: Engine,
+        mailer: Mailer,
+        provider: PaymentProvider,
+        *,
+        secret_key: str,
+        mail_from: str = "Support <support@reseller.example>",
+        helpdesk_webhook_url: str | None = None,
+        links_base_url: str = "https://secure.reseller.example",
+        clock: Clock = utcnow,
+        verification_options: dict[str, Any] | None = None,
+    ):
+        self.engine = engine
+        self.clock = clock
+        self.provider = provider
+        self.verification = VerificationService(engine, mailer, secret_key=secret_key,
+                                                mail_from=mail_from, clock=clock,
+                                                **(verification_options or {}))
+        self.handoff = HandoffQueue(engine, webhook_url=helpdesk_webhook_url, clock=clock)
+        self.refunds = RefundService(engine, provider, self.handoff, clock=clock)
+        self.notifier = Notifier(mailer, mail_from=mail_from, secret_key=secret_key,
+                                 links_base_url=links_base_url, clock=clock)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> "SupportServices":
+        """Wired from the environment: engine (lazy, no connection yet), mailer, provider."""
+        from supportbot.db.engine import get_engine
+        from supportbot.mail import mailer_from_settings
+
+        settings = settings or Settings.from_env()
+        kwargs: dict[str, Any] = dict(
+            secret_key=settings.secret_key,
+            mail_from=settings.mail_from,
+            helpdesk_webhook_url=settings.helpdesk_webhook_url,
+        )
+        kwargs.update(overrides)
+        engine = kwargs.pop("engine", None) or get_engine(settings.database_url)
+        mailer = kwargs.pop("mailer", None) or mailer_from_settings(settings)
+        provider = kwargs.pop("provider", None) or provider_from_settings(settings)
+        return cls(engine, mailer, provider, **kwargs)
+
+    def close(self) -> None:
+        """Finish background helpdesk deliveries (call on shutdown)."""
+        self.handoff.shutdown(wait_for_pending=True)
+
+    # ---- access checks ----
+    def _verified_order(self, session: Session, conversation_id: str, reference: str) -> Order:
+        ref = normalize_reference(reference)
+        order = load_order(session, ref) if ref else None
+        if order is None or not self.verification.is_verified(session, conversation_id, order.id):
+            raise NotVerified(conversation_id, str(reference))
+        return order
+
+    def is_verified(self, conversation_id: str, reference: str) -> bool:
+        try:
+            with session_scope(self.engine) as session:
+                self._verified_order(session, conversation_id, reference)
+            return True
+        except NotVerified:
+            return False
+
+    def has_proved_email(self, conversation_id: str, reference: str) -> bool:
+        """True when this conversation entered a valid one-time code for the order's email."""
+        with session_scope(self.engine) as session:
+            try:
+                order = self._verified_order(session, conversation_id, reference)
+            except NotVerified:
+                return False
+            return self.verification.has_proved_email(session, conversation_id,
+                                                      order.customer.email)
+
+    # ---- verification ----
+    def verify_order(self, conversation_id: str, email: str, reference: str) -> VerificationResult:
+        outcome = self.verification.verify(conversation_id, email, reference)
+        if outcome.status != VERIFIED:
+            return VerificationResult(outcome.status, None, outcome.retry_after_seconds)
+        with session_scope(self.engine) as session:
+            order = self._verified_order(session, conversation_id, reference)
+            return VerificationResult(VERIFIED, order_summary(order, self.clock()), None)
+
+    def send_one_time_code(self, conversation_id: str, reference: str,
+                           purpose: str = "refund") -> CodeDispatch:
+        return self.verification.send_code(conversation_id, reference, purpose)
+
+    def check_one_time_code(self, conversation_id: str, reference: str, code: str,
+                            purpose: str = "refund") -> CodeCheck:
+        return self.verification.check_code(conversation_id, reference, code, purpose)
+
+    # ---- unknown charges (no verification: discloses no order, no email) ----
+    def find_charges(self, conversation_id: str, amount_minor: int | None = None,
+                     currency: str | None = None, on_date: date | None = None,
+                     card_last4: str | None = None) -> list[ChargeHint]:
+        with session_scope(self.engine) as session:
+            hints = find_charges(session, amount_minor=amount_minor, currency=currency,
+                                 on_date=on_date, card_last4=card_last4)
+            audit.record(session, "charges.lookup", at=self.clock(),
+                         conversation_id=conversation_id, amount_minor=amount_minor,
+                         currency=currency, on_date=on_date.isoformat() if on_date else None,
+                         card_last4_given=bool(card_last4), matches=len(hints))
+            return hints
+
+    # ---- orders ----
+    def order_summary(self, conversation_id: str, reference: str) -> OrderSummary:
+        with session_scope(self.engine) as session:
+            return order_summary(self._verified_order(session, conversation_id, reference),
+                                 self.clock())
+
+    def pending_payment_info(self, conversation_id: str, reference: str) -> PendingPaymentInfo | None:
+        """For payment_missing: what is still to pay; `overdue` -> Payment Processing."""
+        with session_scope(self.engine) as session:
+            order = self._verified_order(session, conversation_id, reference)
+            return pending_payment_info(order, self.clock())
+
+    def technical_support(self, conversation_id: str, reference: str) -> str:
+        """The client's (vendor's) technical-support contact for this order."""
+        return self.order_summary(conversation_id, reference).technical_support
+
+    def _send(self, conversation_id: str, reference: str, what: str, send) -> str:
+        with session_scope(self.engine) as session:
+            order = self._verified_order(session, conversation_id, reference)
+            masked = send(order)
+            audit.record(session, f"mail.{what}", at=self.clock(),
+                         conversation_id=conversation_id, order_id=order.id)
+            return masked
+
+    def resend_order_confirmation(self, conversation_id: str, reference: str) -> str:
+        return self._send(conversation_id, reference, "order_confirmation",
+                          self.notifier.order_confirmation)
+
+    def resend_license(self, conversation_id: str, reference: str) -> str:
+        return self._send(conversation_id, reference, "license", self.notifier.license)
+
+    def send_invoice(self, conversation_id: str, reference: str) -> str:
+        return self._send(conversation_id, reference, "invoice", self.notifier.invoice)
+
+    def send_payment_method_link(self, conversation_id: str, reference: str) -> str:
+        return self._send(conversation_id, reference, "payment_method_link",
+                          self.notifier.payment_method_link)
+
+    def find_duplicate_orders(self, conversation_id: str, reference: str) -> list[OrderSummary]:
+        """Orders of the same customer and client with the same items and total, placed within
+        48 h of this one (oldest first). The conversation may then act on them too: they belong
+        to the email address it verified."""
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            order = self._verified_order(session, conversation_id, reference)
+            duplicates = find_duplicates(session, order)
+            for duplicate in duplicates:
+                self.verification.grant(session, conversation_id, duplicate.id, "same_customer")
+            return [order_summary(d, now) for d in duplicates]
+
+    # ---- refunds ----
+    def refund_decision(self, conversation_id: str, reference: str, reason: str,
+                        amount_minor: int | None = None, vat_refund: bool = False) -> RefundDecision:
+        """What would happen (nothing is issued). Recorded in the audit log."""
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            order = self._verified_order(session, conversation_id, reference)
+            decision = self.refunds.decide(session, order, reason, amount_minor, vat_refund, now)
+            audit.record(session, "refund.decision_preview", at=now,
+                         conversation_id=conversation_id, order_id=order.id,
+                         outcome=decision.outcome, team=decision.team,
+                         reasons=list(decision.reasons), amount_minor=decision.amount_minor)
+            return decision
+
+    def issue_refund(self, conversation_id: str, reference: str, reason: str,
+                     idempotency_key: str, amount_minor: int | None = None,
+                     vat_refund: bool = False, summary: str | None = None) -> RefundOutcome:
+        """Refund if the rules allow it, else hand off; exactly once per order and amount.
+
+        Money moves only after a one-time code proved control of the purchase email
+        (`status="not_verified", code_required=True` otherwise). Non-automatic requests are
+        handed off without a code: no money moves.
+        """
+        with session_scope(self.engine) as session:
+            try:
+                order = self._verified_order(session, conversation_id, reference)
+            except NotVerified:
+                return RefundOutcome(NOT_VERIFIED)
+            proved = self.verification.has_proved_email(session, conversation_id,
+                                                        order.customer.email)
+            ref = order.reference
+        return self.refunds.issue(ref, reason=reason, idempotency_key=idempotency_key,
+                                  amount_minor=amount_minor, vat_refund=vat_refund,
+                                  conversation_id=conversation_id, summary=summary,
+                                  money_allowed=proved)
+
+    def refund_status(self, conversation_id: str, reference: str) -> RefundStatus:
+        with session_scope(self.engine) as session:
+            return refund_status(self._verified_order(session, conversation_id, reference),
+                                 self.clock())
+
+    # ---- subscriptions ----
+    def subscription(self, conversation_id: str, reference: str) -> SubscriptionView | None:
+        with session_scope(self.engine) as session:
+            order = self._verified_order(session, conversation_id, reference)
+            if order.subscription is None:
+                return None
+            return subscription_view(order.subscription, self.clock())
+
+    def _change_subscription(self, conversation_id: str, reference: str, change, action: str
+                             ) -> SubscriptionChange:
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            try:
+                order = self._verified_order(session, conversation_id, reference)
+            except NotVerified:
+                return SubscriptionChange(NOT_VERIFIED)
+            sub = order.subscription
+            if sub is None:
+                return SubscriptionChange(NO_SUBSCRIPTION)
+            status = change(sub, now)
+            audit.record(session, f"subscription.{action}", at=now,
+                         conversation_id=conversation_id, order_id=order.id, status=status,
+                         current_period_end=sub.current_period_end.isoformat())
+            session.flush()
+            return SubscriptionChange(status, subscription_view(sub, now))
+
+    def cancel_subscription(self, conversation_id: str, reference: str) -> SubscriptionChange:
+        """Auto-renew off; usable until the end of the current billing period."""
+        return self._change_subscription(conversation_id, reference, subscriptions.cancel,
+                                         "cancel")
+
+    def reinstate_subscription(self, conversation_id: str, reference: str) -> SubscriptionChange:
+        return self._change_subscription(conversation_id, reference, subscriptions.reinstate,
+                                         "reinstate")
+
+    # ---- handoff ----
+    def hand_off(self, conversation_id: str, team: str | None, reason_code: str, summary: str,
+                 reference: str | None = None, transcript: Any = None) -> TicketView:
+        """A ticket for a human team. `team=None` routes by `reason_code` (seed 002). The order
+        is attached only if this conversation verified it."""
+        if team is not None and team not in TEAMS:
+            raise ValueError(f"unknown team {team!r}; one of {TEAMS}")
+        order_id = None
+        if reference:
+            with session_scope(self.engine) as session:
+                try:
+                    order_id = self._verified_order(session, conversation_id, reference).id
+                except NotVerified:
+                    order_id = None
+        return self.handoff.create(conversation_id, reason_code, summary, team=team,
+                                   order_id=order_id, transcript=transcript)

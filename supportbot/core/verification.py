@@ -1,0 +1,333 @@
+"""Who may see an order and who may move money.
+
+* **Disclosure** needs email + reference matching the *same* order. Both are compared
+  trimmed and case-insensitively; "no such order" and "wrong email" give the same answer
+  (`mismatch`). A success is recorded in `conversation_verifications`, which every facade
+  method re-checks (slots are never trusted).
+* **Money** (refunds) additionally needs proof of control of the purchase email: a 6-digit
+  one-time code mailed to the order's address. Only an HMAC (settings.secret_key) of the code
+  is stored; it expires after 10 minutes and allows 5 attempts; a newer code supersedes older
+  ones. A verified code proves the address for this conversation for `proof_ttl` (1 hour).
+* **Throttling**: 5 failed lookups within 15 minutes, per conversation or per email address
+  (whichever trips first), block lookups until the oldest failure leaves the window
+  (`retry_after_seconds`). At most 3 codes per order per 15 minutes, whichever conversation
+  asks: with 5 attempts each, at most 15 guesses of a 6-digit code per 15 minutes.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from supportbot.core import audit
+from supportbot.core.orders import load_order, mask_email, normalize_email, normalize_reference
+from supportbot.core.timeutil import Clock, utcnow
+from supportbot.core.views import (
+    EXPIRED,
+    INVALID,
+    MISMATCH,
+    NO_CHALLENGE,
+    NOT_VERIFIED,
+    OK,
+    SENT,
+    THROTTLED,
+    UNAVAILABLE,
+    VERIFIED,
+    WRONG,
+    CodeCheck,
+    CodeDispatch,
+)
+from supportbot.core.vocabulary import (
+    CHALLENGE_EXHAUSTED,
+    CHALLENGE_EXPIRED,
+    CHALLENGE_PENDING,
+    CHALLENGE_SUPERSEDED,
+    CHALLENGE_VERIFIED,
+)
+from supportbot.db.engine import session_scope
+from supportbot.db.models import (
+    ConversationVerification,
+    Customer,
+    Order,
+    VerificationAttempt,
+    VerificationChallenge,
+)
+from supportbot.mail import MailDeliveryError, Mailer, build_message
+
+log = logging.getLogger(__name__)
+
+PURPOSE_TEXT = {
+    "refund": "to confirm your refund request",
+    "payment": "to confirm a change to your payment",
+    "subscription": "to confirm a change to your subscription",
+}
+
+
+@dataclass(frozen=True)
+class LookupOutcome:
+    status: str  # verified | mismatch | throttled | invalid
+    order_id: int | None = None
+    retry_after_seconds: int | None = None
+
+
+def generate_code() -> str:
+    return f"{secrets.randbelow(10**6):06d}"
+
+
+class VerificationService:
+    def __init__(
+        self,
+        engine: Engine,
+        mailer: Mailer,
+        *,
+        secret_key: str,
+        mail_from: str = "Support <support@reseller.example>",
+        clock: Clock = utcnow,
+        max_failed_lookups: int = 5,
+        lookup_window: timedelta = timedelta(minutes=15),
+        code_ttl: timedelta = timedelta(minutes=10),
+        max_code_attempts: int = 5,
+        max_codes_per_window: int = 3,
+        code_window: timedelta = timedelta(minutes=15),
+        proof_ttl: timedelta = timedelta(hours=1),
+        code_generator: Callable[[], str] = generate_code,
+    ):
+        if not secret_key:
+            raise ValueError("a secret key is needed to hash one-time codes")
+        self.engine = engine
+        self.mailer = mailer
+        self._secret = secret_key.encode()
+        self.mail_from = mail_from
+        self.clock = clock
+        self.max_failed_lookups = max_failed_lookups
+        self.lookup_window = lookup_window
+        self.code_ttl = code_ttl
+        self.max_code_attempts = max_code_attempts
+        self.max_codes_per_window = max_codes_per_window
+        self.code_window = code_window
+        self.proof_ttl = proof_ttl
+        self.code_generator = code_generator
+
+    # ---- hashing ----
+    def email_digest(self, email: str) -> str:
+        normalized = (email or "").strip().lower()
+        return hmac.new(self._secret, f"email|{normalized}".encode(), hashlib.sha256).hexdigest()
+
+    def _code_hash(self, conversation_id: str, order_id: int, purpose: str, code: str) -> str:
+        message = f"otp|{conversation_id}|{order_id}|{purpose}|{code}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    # ---- email + reference ----
+    def verify(self, conversation_id: str, email: str | None, reference: str | None) -> LookupOutcome:
+        ref = normalize_reference(reference)
+        email_n = normalize_email(email)
+        if not ref or not email_n or not conversation_id:
+            return LookupOutcome(INVALID)
+        digest = self.email_digest(email_n)
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            retry_after = self._lookup_retry_after(session, conversation_id, digest, now)
+            if retry_after:
+                audit.record(session, "verification.throttled", at=now,
+                             conversation_id=conversation_id, email_digest=digest[:16],
+                             retry_after_seconds=retry_after)
+                return LookupOutcome(THROTTLED, retry_after_seconds=retry_after)
+            order_id = session.execute(
+                select(Order.id)
+                .join(Customer, Customer.id == Order.customer_id)
+                .where(Order.reference == ref, func.lower(func.trim(Customer.email)) == email_n)
+            ).scalar_one_or_none()
+            session.add(VerificationAttempt(conversation_id=conversation_id, email_digest=digest,
+                                            succeeded=order_id is not None, created_at=now))
+            audit.record(session, "verification.lookup", at=now, conversation_id=conversation_id,
+                         order_id=order_id, reference=ref, succeeded=order_id is not None,
+                         email_digest=digest[:16])
+            if order_id is None:
+                return LookupOutcome(MISMATCH)
+            self.grant(session, conversation_id, order_id, "email_and_reference")
+            return LookupOutcome(VERIFIED, order_id=order_id)
+
+    def _lookup_retry_after(self, session: Session, conversation_id: str, digest: str,
+                            now: datetime) -> int | None:
+        since = now - self.lookup_window
+        waits = []
+        for column, value in ((VerificationAttempt.conversation_id, conversation_id),
+                              (VerificationAttempt.email_digest, digest)):
+            failures = session.execute(
+                select(VerificationAttempt.created_at)
+                .where(column == value, VerificationAttempt.succeeded.is_(False),
+                       VerificationAttempt.created_at > since)
+                .order_by(VerificationAttempt.created_at.desc())
+                .limit(self.max_failed_lookups)
+            ).scalars().all()
+            if len(failures) >= self.max_failed_lookups:
+                # allowed again when the oldest of the last N failures leaves the window
+                waits.append(failures[-1] + self.lookup_window - now)
+        if not waits:
+            return None
+        return max(1, int(max(waits).total_seconds() + 0.999))
+
+    def grant(self, session: Session, conversation_id: str, order_id: int, method: str) -> None:
+        """Record that this conversation may see `order_id` (idempotent, race-free:
+        INSERT ... ON CONFLICT DO NOTHING on both SQLite and PostgreSQL)."""
+        dialect = session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(
+            insert(ConversationVerification.__table__)
+            .values(conversation_id=conversation_id, order_id=order_id, method=method,
+                    verified_at=self.clock())
+            .on_conflict_do_nothing(index_elements=["conversation_id", "order_id"])
+        )
+
+    def is_verified(self, session: Session, conversation_id: str, order_id: int) -> bool:
+        return session.execute(
+            select(ConversationVerification.id).where(
+                ConversationVerification.conversation_id == conversation_id,
+                ConversationVerification.order_id == order_id,
+            )
+        ).first() is not None
+
+    def has_proved_email(self, session: Session, conversation_id: str, email: str) -> bool:
+        """Did this conversation enter a valid one-time code sent to `email` recently?"""
+        return session.execute(
+            select(VerificationChallenge.id).where(
+                VerificationChallenge.conversation_id == conversation_id,
+                VerificationChallenge.email_digest == self.email_digest(email),
+                VerificationChallenge.status == CHALLENGE_VERIFIED,
+                VerificationChallenge.verified_at > self.clock() - self.proof_ttl,
+            )
+        ).first() is not None
+
+    # ---- one-time codes ----
+    def send_code(self, conversation_id: str, reference: str, purpose: str = "refund") -> CodeDispatch:
+        ref = normalize_reference(reference)
+        now = self.clock()
+        code = self.code_generator()
+        with session_scope(self.engine) as session:
+            order = load_order(session, ref) if ref else None
+            if order is None or not self.is_verified(session, conversation_id, order.id):
+                return CodeDispatch(NOT_VERIFIED)
+            # per order, across conversations: opening more chats does not buy more guesses
+            recent = session.execute(
+                select(VerificationChallenge.created_at)
+                .where(VerificationChallenge.order_id == order.id,
+                       VerificationChallenge.created_at > now - self.code_window)
+                .order_by(VerificationChallenge.created_at.desc())
+                .limit(self.max_codes_per_window)
+            ).scalars().all()
+            if len(recent) >= self.max_codes_per_window:
+                wait = recent[-1] + self.code_window - now
+                return CodeDispatch(THROTTLED, masked_email=mask_email(order.customer.email),
+                                    retry_after_seconds=max(1, int(wait.total_seconds() + 0.999)))
+            for old in session.execute(
+                select(VerificationChallenge).where(
+                    VerificationChallenge.conversation_id == conversation_id,
+                    VerificationChallenge.order_id == order.id,
+                    VerificationChallenge.purpose == purpose,
+                    VerificationChallenge.status == CHALLENGE_PENDING,
+                )
+            ).scalars():
+                old.status = CHALLENGE_SUPERSEDED
+            email = order.customer.email
+            challenge = VerificationChallenge(
+                conversation_id=conversation_id, order_id=order.id,
+                email_digest=self.email_digest(email), purpose=purpose,
+                code_hash=self._code_hash(conversation_id, order.id, purpose, code),
+                status=CHALLENGE_PENDING, attempts=0, max_attempts=self.max_code_attempts,
+                created_at=now, expires_at=now + self.code_ttl,
+            )
+            session.add(challenge)
+            session.flush()
+            challenge_id, order_id, reference_ = challenge.id, order.id, order.reference
+            expires_at = challenge.expires_at
+        # the mail goes out after the commit: no database lock is held while talking SMTP
+        message = build_message(
+            email,
+            f"Your verification code for order {reference_}",
+            self._code_mail_body(code, reference_, purpose),
+            sender=self.mail_from,
+        )
+        try:
+            self.mailer.send(message)
+        except MailDeliveryError as exc:
+            log.error("one-time code mail for order %s failed: %s", reference_, exc)
+            with session_scope(self.engine) as session:
+                challenge = session.get(VerificationChallenge, challenge_id)
+                session.delete(challenge)
+                audit.record(session, "verification.code_mail_failed", at=now,
+                             conversation_id=conversation_id, order_id=order_id, purpose=purpose)
+            return CodeDispatch(UNAVAILABLE, masked_email=mask_email(email))
+        with session_scope(self.engine) as session:
+            audit.record(session, "verification.code_sent", at=now, conversation_id=conversation_id,
+                         order_id=order_id, purpose=purpose, challenge_id=challenge_id)
+        return CodeDispatch(SENT, masked_email=mask_email(email), expires_at=expires_at)
+
+    def _code_mail_body(self, code: str, reference: str, purpose: str) -> str:
+        minutes = int(self.code_ttl.total_seconds() // 60)
+        why = PURPOSE_TEXT.get(purpose, "to confirm your request")
+        return (
+            "Hello,\n\n"
+            f"your one-time code {why} for order {reference} is:\n\n"
+            f"    {code}\n\n"
+            f"Enter it in the support chat. It expires in {minutes} minutes and can be used once.\n"
+            "If you did not ask for it, you can ignore this email: nothing happens without it.\n"
+        )
+
+    def check_code(self, conversation_id: str, reference: str, code: str,
+                   purpose: str = "refund") -> CodeCheck:
+        ref = normalize_reference(reference)
+        candidate = re.sub(r"[\s-]", "", code or "")
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            order = load_order(session, ref) if ref else None
+            if order is None or not self.is_verified(session, conversation_id, order.id):
+                return CodeCheck(NO_CHALLENGE)
+            challenge = session.execute(
+                select(VerificationChallenge)
+                .where(VerificationChallenge.conversation_id == conversation_id,
+                       VerificationChallenge.order_id == order.id,
+                       VerificationChallenge.purpose == purpose,
+                       VerificationChallenge.status != CHALLENGE_SUPERSEDED)
+                .order_by(VerificationChallenge.id.desc())
+                .limit(1)
+                .with_for_update()
+            ).scalar_one_or_none()
+            if challenge is None:
+                return CodeCheck(NO_CHALLENGE)
+            matches = hmac.compare_digest(
+                self._code_hash(conversation_id, order.id, purpose, candidate), challenge.code_hash
+            )
+            status = self._check(challenge, matches, now)
+            audit.record(session, "verification.code_checked", at=now,
+                         conversation_id=conversation_id, order_id=order.id, purpose=purpose,
+                         challenge_id=challenge.id, status=status)
+            return CodeCheck(status, attempts_left=max(0, challenge.max_attempts - challenge.attempts))
+
+    def _check(self, challenge: VerificationChallenge, matches: bool, now: datetime) -> str:
+        if challenge.status == CHALLENGE_VERIFIED:
+            return OK if matches else NO_CHALLENGE  # a used code stays used; retries are harmless
+        if challenge.status == CHALLENGE_EXHAUSTED or challenge.attempts >= challenge.max_attempts:
+            challenge.status = CHALLENGE_EXHAUSTED
+            return THROTTLED
+        if challenge.status == CHALLENGE_EXPIRED or now >= challenge.expires_at:
+            challenge.status = CHALLENGE_EXPIRED
+            return EXPIRED
+        if matches:
+            challenge.status = CHALLENGE_VERIFIED
+            challenge.verified_at = now
+            return OK
+        challenge.attempts += 1
+        if challenge.attempts >= challenge.max_attempts:
+            challenge.status = CHALLENGE_EXHAUSTED
+        return WRONG

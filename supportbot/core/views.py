@@ -1,0 +1,184 @@
+"""The small frozen result types the facade returns (never ORM objects).
+
+Status strings are constants here so that the actions can import them instead of retyping.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from supportbot.core.refund_policy import RefundDecision
+
+# VerificationResult.status
+VERIFIED = "verified"
+MISMATCH = "mismatch"  # no such order OR wrong email: deliberately indistinguishable
+THROTTLED = "throttled"
+INVALID = "invalid"  # not a 9-digit reference / not an email address
+
+# CodeDispatch.status
+SENT = "sent"
+NOT_VERIFIED = "not_verified"
+UNAVAILABLE = "unavailable"  # the mail relay failed; nothing was stored
+
+# CodeCheck.status
+OK = "ok"
+WRONG = "wrong"
+EXPIRED = "expired"
+NO_CHALLENGE = "no_challenge"
+
+# RefundOutcome.status
+REFUNDED = "refunded"
+ALREADY_REFUNDED = "already_refunded"
+HANDED_OFF = "handed_off"
+IN_PROGRESS = "in_progress"  # another request is refunding this order right now
+NOTHING_TO_REFUND = "nothing_to_refund"
+
+# SubscriptionChange.status
+CANCELLED = "cancelled"
+ALREADY_CANCELLED = "already_cancelled"
+REINSTATED = "reinstated"
+ALREADY_ACTIVE = "already_active"
+PERIOD_ENDED = "period_ended"
+NO_SUBSCRIPTION = "no_subscription"
+
+
+@dataclass(frozen=True)
+class SubscriptionView:
+    reference: str  # the order that started the subscription
+    plan: str
+    status: str  # trial | active | cancelled | expired
+    billing_period: str  # monthly | quarterly | yearly
+    started_at: datetime
+    current_period_end: datetime
+    auto_renew: bool
+    trial_end: datetime | None
+    cancelled_at: datetime | None
+    renewal_price_minor: int
+    currency: str
+    in_trial: bool
+    can_cancel: bool  # auto-renew is on and the period has not ended
+    can_reinstate: bool  # cancelled and the period has not ended
+
+
+@dataclass(frozen=True)
+class PendingPaymentInfo:
+    """For `payment_missing`: an unpaid order, what to pay and whether it is overdue."""
+
+    reference: str
+    amount_minor: int
+    currency: str
+    payment_method: str
+    placed_at: datetime
+    business_days_pending: int
+    overdue: bool  # more than `expected_business_days` -> Payment Processing
+    expected_business_days: int
+    instructions: str
+    team: str  # payment_processing
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    reference: str
+    client_name: str
+    products: tuple[str, ...]
+    total_minor: int
+    currency: str
+    payment_method: str
+    card_brand: str | None
+    card_last4: str | None
+    status: str
+    placed_at: datetime
+    masked_email: str
+    subscription: SubscriptionView | None
+    technical_support: str  # the client's (vendor's) technical-support contact
+    net_minor: int = 0
+    vat_minor: int = 0
+    paid_at: datetime | None = None
+    refunded_minor: int = 0
+    statement_descriptor: str = ""
+    pending_payment_info: PendingPaymentInfo | None = None
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    status: str  # verified | mismatch | throttled | invalid
+    order: OrderSummary | None = None
+    retry_after_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class CodeDispatch:
+    status: str  # sent | throttled | not_verified | unavailable
+    masked_email: str | None = None
+    expires_at: datetime | None = None
+    retry_after_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    status: str  # ok | wrong | expired | throttled | no_challenge
+    attempts_left: int = 0
+
+
+@dataclass(frozen=True)
+class ChargeHint:
+    """Who charged a card (for "what is this charge?"): no reference, no email."""
+
+    client_name: str
+    statement_descriptor: str
+    charged_on: date
+    amount_minor: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class RefundView:
+    amount_minor: int
+    currency: str
+    status: str  # pending | completed | failed
+    requested_at: datetime
+    refunded_at: datetime | None
+    method: str
+    card_brand: str | None
+    card_last4: str | None
+    business_days_elapsed: int
+    expected_by: date | None  # refunded_at + the slowest typical bank delay
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class RefundStatus:
+    reference: str
+    refunds: tuple[RefundView, ...]
+    overdue: bool  # a completed refund older than 10 business days -> Payment Processing
+    typical_delay_days: tuple[int, int]  # business days, e.g. (5, 10)
+    team: str | None = None  # payment_processing when overdue
+
+
+@dataclass(frozen=True)
+class TicketView:
+    id: int
+    team: str
+    reason_code: str
+    created_at: datetime
+    conversation_id: str = ""
+    reference: str | None = None
+    summary: str = ""
+    delivery_status: str = "not_configured"
+
+
+@dataclass(frozen=True)
+class RefundOutcome:
+    status: str  # refunded | already_refunded | handed_off | not_verified | in_progress | nothing_to_refund
+    refund: RefundView | None = None
+    ticket: TicketView | None = None
+    decision: RefundDecision | None = None
+    code_required: bool = False  # not_verified because the one-time code is missing
+
+
+@dataclass(frozen=True)
+class SubscriptionChange:
+    # cancelled | already_cancelled | reinstated | already_active | period_ended |
+    # no_subscription | not_verified
+    status: str
+    subscription: SubscriptionView | None = None
