@@ -1,0 +1,124 @@
+"""Lexical retrieval: weighted BM25 (rank_bm25) over an article's fields.
+
+Each article has three fields, indexed as separate BM25 collections so that a word in the
+title counts differently from the same word deep in the body:
+  title      the article title and the words of its id ("card-declined")
+  questions  the example phrasings in the front matter, plus the title
+  body       the chat and email answers
+score(article) = sum(weight[field] * bm25_field(question, article))
+
+Confidence (0..1, for thresholding) combines how much of the question the best article covers
+(idf-weighted share of the question's terms found anywhere in the article) with how clearly it
+beats the runner-up; see `Retriever.search`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+from rank_bm25 import BM25Okapi
+
+FIELDS = ("title", "questions", "body")
+
+
+@dataclass(frozen=True)
+class RetrieverConfig:
+    title: float = 1.0
+    questions: float = 1.0
+    body: float = 0.75
+    k1: float = 1.2
+    b: float = 0.75
+    # confidence = coverage ** coverage_power * score / best_score
+    #              * (margin_floor + (1 - margin_floor) * (best - second) / best)
+    coverage_power: float = 1.0
+    margin_floor: float = 0.6
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Field:
+    """One BM25 collection; empty documents are padded so rank_bm25 never divides by zero."""
+
+    def __init__(self, docs: Sequence[Sequence[str]], k1: float, b: float):
+        self.size = len(docs)
+        padded = [list(d) if d else ["\x00"] for d in docs]
+        self.bm25 = BM25Okapi(padded, k1=k1, b=b) if padded else None
+
+    def scores(self, query: Sequence[str]) -> list[float]:
+        if self.bm25 is None or not query:
+            return [0.0] * self.size
+        return [max(0.0, float(s)) for s in self.bm25.get_scores(list(query))]
+
+
+class Retriever:
+    def __init__(
+        self,
+        ids: Sequence[str],
+        fields: dict[str, Sequence[Sequence[str]]],
+        config: RetrieverConfig | None = None,
+    ):
+        """ids[i] is the article whose terms are fields[name][i] for each name in FIELDS."""
+        self.ids = list(ids)
+        self.config = config or RetrieverConfig()
+        c = self.config
+        self._fields = {name: _Field(fields[name], c.k1, c.b) for name in FIELDS}
+        # per-article term sets and document frequencies over whole articles (for coverage)
+        self._terms: list[set[str]] = []
+        for i in range(len(self.ids)):
+            terms: set[str] = set()
+            for name in FIELDS:
+                terms.update(fields[name][i])
+            self._terms.append(terms)
+        df: dict[str, int] = {}
+        for terms in self._terms:
+            for t in terms:
+                df[t] = df.get(t, 0) + 1
+        n = max(1, len(self.ids))
+        self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+        self._idf_unknown = math.log(1 + (n + 0.5) / 0.5)
+
+    def raw_scores(self, query: Sequence[str]) -> list[float]:
+        c = self.config
+        totals = [0.0] * len(self.ids)
+        for name in FIELDS:
+            weight = getattr(c, name)
+            if weight:
+                for i, s in enumerate(self._fields[name].scores(query)):
+                    totals[i] += weight * s
+        return totals
+
+    def coverage(self, query: Sequence[str], index: int) -> float:
+        """idf-weighted share of the question's distinct terms that occur in the article."""
+        unique = set(query)
+        if not unique:
+            return 0.0
+        total = found = 0.0
+        for t in unique:
+            w = self._idf.get(t, self._idf_unknown)
+            total += w
+            if t in self._terms[index]:
+                found += w
+        return found / total if total else 0.0
+
+    def search(self, query: Sequence[str], k: int = 3) -> list[tuple[int, float, float]]:
+        """Top-k (article index, score, confidence), best first; nothing for an empty query."""
+        if not query or not self.ids:
+            return []
+        scores = self.raw_scores(query)
+        order = sorted(range(len(scores)), key=lambda i: (-scores[i], self.ids[i]))
+        top = scores[order[0]]
+        if top <= 0:
+            return []
+        second = scores[order[1]] if len(order) > 1 else 0.0
+        margin = (top - second) / top
+        c = self.config
+        margin_factor = c.margin_floor + (1 - c.margin_floor) * margin
+        out = []
+        for i in order[:k]:
+            if scores[i] <= 0:
+                break
+            conf = (self.coverage(query, i) ** c.coverage_power) * (scores[i] / top) * margin_factor
+            out.append((i, scores[i], round(min(1.0, max(0.0, conf)), 4)))
+        return out
