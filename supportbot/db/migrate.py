@@ -23,10 +23,10 @@ VERSION_TABLE = "supportbot_alembic_version"
 
 # Modules whose SQLAlchemy metadata is supportbot's own schema (managed by these migrations).
 # Each exposes `metadata` or `Base.metadata`; a module that is not installed is skipped.
-# Add a module here together with the migration that creates its tables (e.g.
-# "supportbot.channels.email_bridge.store" with its email_bridge_0001 revision).
+# Add a module here together with the migration that creates its tables.
 OWN_METADATA_MODULES: tuple[str, ...] = (
     "supportbot.db.models",
+    "supportbot.channels.email_bridge.store",  # revision email_bridge_0001
 )
 
 

@@ -1,0 +1,72 @@
+"""The bridge's own knobs (environment variables), on top of supportbot.settings.Settings."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from email.utils import getaddresses
+
+from supportbot.settings import Settings
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_num(name: str, default, cast=int):
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return cast(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    host: str = "127.0.0.1"
+    port: int = 2525
+    rasa_url: str = "http://127.0.0.1:5005"
+    webhook_path: str = "/webhooks/rest/webhook"
+    rasa_timeout: float = 60.0
+    rasa_attempts: int = 4           # connection refused / 502-504 are retried
+    rasa_backoff: float = 1.0        # seconds, doubled after every attempt
+    max_chars: int = 5000            # body length sent to Rasa
+    thread_window_days: int = 7      # mail without thread headers joins the sender's conversation
+    max_message_bytes: int = 25 * 1024 * 1024
+    rate_limit_per_hour: int = 20    # inbound mails per sender and hour that get a reply
+    spool_max_attempts: int = 20
+    spool_backoff: float = 30.0      # first retry delay (seconds), doubled, capped
+    spool_backoff_cap: float = 3600.0
+    poll_interval: float = 2.0       # worker / spool wake-up when nothing signals them
+    mail_from: str = "Support <support@reseller.example>"
+    own_addresses: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **overrides) -> "BridgeConfig":
+        settings = settings or Settings.from_env()
+        own = {addr.lower() for _name, addr in getaddresses([settings.mail_from]) if "@" in addr}
+        extra = _env("SUPPORTBOT_EMAIL_BRIDGE_OWN_ADDRESSES", "") or ""
+        own |= {a.strip().lower() for a in extra.split(",") if "@" in a}
+        config = cls(
+            host=_env("SUPPORTBOT_EMAIL_BRIDGE_HOST", "127.0.0.1"),
+            port=settings.email_bridge_port,
+            rasa_url=settings.rasa_url.rstrip("/"),
+            webhook_path=_env("SUPPORTBOT_EMAIL_BRIDGE_WEBHOOK_PATH", "/webhooks/rest/webhook"),
+            rasa_timeout=_env_num("SUPPORTBOT_EMAIL_BRIDGE_RASA_TIMEOUT", 60.0, float),
+            rasa_attempts=_env_num("SUPPORTBOT_EMAIL_BRIDGE_RASA_ATTEMPTS", 4),
+            max_chars=_env_num("SUPPORTBOT_EMAIL_BRIDGE_MAX_CHARS", 5000),
+            thread_window_days=_env_num("SUPPORTBOT_EMAIL_BRIDGE_THREAD_DAYS", 7),
+            max_message_bytes=_env_num("SUPPORTBOT_EMAIL_BRIDGE_MAX_BYTES", 25 * 1024 * 1024),
+            rate_limit_per_hour=_env_num("SUPPORTBOT_EMAIL_BRIDGE_RATE_LIMIT", 20),
+            spool_max_attempts=_env_num("SUPPORTBOT_EMAIL_BRIDGE_SPOOL_MAX_ATTEMPTS", 20),
+            spool_backoff=_env_num("SUPPORTBOT_EMAIL_BRIDGE_SPOOL_BACKOFF", 30.0, float),
+            mail_from=settings.mail_from,
+            own_addresses=frozenset(own),
+        )
+        return replace(config, **overrides) if overrides else config
+
+    @property
+    def webhook_url(self) -> str:
+        return self.rasa_url.rstrip("/") + "/" + self.webhook_path.lstrip("/")
