@@ -61,10 +61,10 @@ test-stories: train
 	  --fail-on-prediction-errors --out results/stories
 
 test-unit: install
-	$(BIN)/pytest tests -m "not e2e"
+	$(BIN)/pytest tests -m "not e2e and not browser"
 
 test-e2e: install train browser
-	$(BIN)/pytest tests -m e2e
+	$(BIN)/pytest tests -m "e2e or browser"
 
 test: install validate train browser test-stories
 	$(BIN)/pytest tests

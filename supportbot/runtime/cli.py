@@ -41,7 +41,8 @@ def build_specs(settings: Settings, model: str, with_channels: bool = True) -> L
     ]
     if with_channels and importlib.util.find_spec("supportbot.channels.web.cli"):
         specs.append(ProcessSpec("web", [_bin("supportbot"), "web", "--port", str(settings.web_port)],
-                                 cwd=root))
+                                 cwd=root,
+                                 ready_check=lambda: _url_ok(f"http://127.0.0.1:{settings.web_port}/healthz")))
     if with_channels and importlib.util.find_spec("supportbot.channels.email_bridge.cli"):
         specs.append(ProcessSpec("email", [_bin("supportbot"), "email-bridge", "serve"], cwd=root))
     return specs
