@@ -1,0 +1,508 @@
+#!/usr/bin/env python
+"""NLU benchmark: our pipeline (config.yml) against rasa init's default (benchmarks/default_config.yml).
+
+1. Held-out: a stratified 80/20 split of OUR training examples (fixed seed). Both configs are
+   trained on the 80 % and scored on the 20 %.
+2. External: both configs trained on 100 % of our data and scored on the test sets written by
+   others in ../shared/benchmarks/external_intents/ (intents.csv, and intents_bitext.csv
+   reported separately). Only aggregate numbers are reported (no individual test texts).
+
+Scoring rule for the fallback: a prediction of `nlu_fallback` (FallbackClassifier: low
+confidence or ambiguous) is its own label. It counts as correct ONLY when the gold intent is
+`out_of_scope` (the bot answers both the same way: "I can't help with that, here is what I
+can do"); for every other gold intent it is a miss. Macro-F1 is averaged over the gold labels
+of each test set.
+
+Writes docs/benchmarks/nlu.md, one confusion-matrix PNG per evaluation of our model, and the raw
+numbers to var/nlu_bench_results.json. Models are trained into a temporary directory.
+
+Usage: .venv/bin/python benchmarks/nlu_bench.py [--ours-only] [--skip-heldout] [--skip-external]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+EXTERNAL_DIR = REPO / ".." / "shared" / "benchmarks" / "external_intents"
+OUR_CONFIG = REPO / "config.yml"
+DEFAULT_CONFIG = REPO / "benchmarks" / "default_config.yml"
+REPORT_DIR = REPO / "docs" / "benchmarks"
+RESULTS_JSON = REPO / "var" / "nlu_bench_results.json"
+SEED = 42
+FALLBACK = "nlu_fallback"
+OOS = "out_of_scope"
+
+sys.path.insert(0, str(REPO))
+logger = logging.getLogger("nlu_bench")
+
+
+# ---------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------
+
+
+def nlu_files() -> List[Path]:
+    files = [REPO / "data" / "nlu.yml"] + sorted((REPO / "data" / "nlu").glob("*.yml"))
+    return [f for f in files if f.exists()]
+
+
+def load_our_data():
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    merged = None
+    for f in nlu_files():
+        td = load_data(str(f))
+        merged = td if merged is None else merged.merge(td)
+    return merged
+
+
+def write_training_data(td, path: Path) -> Path:
+    from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLWriter
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    RasaYAMLWriter().dump(path, td)
+    return path
+
+
+def read_csv(path: Path) -> List[Dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return [row for row in csv.DictReader(fh)]
+
+
+# ---------------------------------------------------------------------------------------
+# training and parsing
+# ---------------------------------------------------------------------------------------
+
+
+def train(config: Path, data_path: Path, out_dir: Path, name: str) -> Tuple[str, float]:
+    from rasa.model_training import train_nlu
+
+    started = time.monotonic()
+    model = train_nlu(
+        config=str(config), nlu_data=str(data_path), output=str(out_dir), fixed_model_name=name
+    )
+    took = time.monotonic() - started
+    if not model:
+        raise RuntimeError(f"training {name} failed")
+    print(f"  trained {name} in {took:.0f}s", flush=True)
+    return model, took
+
+
+@contextlib.contextmanager
+def _silenced():
+    """Nothing a parse logs reaches the terminal or a log file: Rasa's processor logs every
+    parsed text at debug level, and the external test texts must never be shown."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
+def _quiet_rasa_logging() -> None:
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)
+    for name in ("rasa", "rasa.core.processor", "tensorflow", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def predict(model_path: str, texts: Sequence[str]) -> List[str]:
+    from rasa.core.agent import Agent
+
+    _quiet_rasa_logging()
+    loop = asyncio.new_event_loop()
+    out: List[str] = []
+    try:
+        with _silenced():
+            agent = Agent.load(model_path)
+            _quiet_rasa_logging()
+            for text in texts:
+                parsed = loop.run_until_complete(agent.parse_message(text))
+                out.append((parsed.get("intent") or {}).get("name") or FALLBACK)
+        return out
+    finally:
+        loop.close()
+
+
+# ---------------------------------------------------------------------------------------
+# scoring
+# ---------------------------------------------------------------------------------------
+
+
+def adjust(gold: Sequence[str], pred: Sequence[str]) -> List[str]:
+    """nlu_fallback counts as out_of_scope only where the gold intent is out_of_scope."""
+    return [OOS if (p == FALLBACK and g == OOS) else p for g, p in zip(gold, pred)]
+
+
+def score(gold: Sequence[str], pred: Sequence[str]) -> Dict:
+    from sklearn.metrics import f1_score
+
+    adj = adjust(gold, pred)
+    labels = sorted(set(gold))
+    n = len(gold)
+    correct = sum(g == a for g, a in zip(gold, adj))
+    per_intent = {}
+    for label in labels:
+        idx = [i for i, g in enumerate(gold) if g == label]
+        hits = sum(adj[i] == label for i in idx)
+        per_intent[label] = {"support": len(idx), "recall": hits / len(idx) if idx else 0.0}
+    fallback = sum(p == FALLBACK for p in pred)
+    confident_wrong = sum(p != FALLBACK and g != a for g, p, a in zip(gold, pred, adj))
+    confusions = Counter((g, a) for g, a in zip(gold, adj) if g != a)
+    return {
+        "n": n,
+        "accuracy": correct / n if n else 0.0,
+        "macro_f1": float(f1_score(gold, adj, labels=labels, average="macro", zero_division=0)),
+        "fallback_rate": fallback / n if n else 0.0,
+        "confident_wrong_rate": confident_wrong / n if n else 0.0,
+        "per_intent": per_intent,
+        "top_confusions": [
+            {"gold": g, "pred": p, "count": c} for (g, p), c in confusions.most_common(10)
+        ],
+    }
+
+
+def per_source_accuracy(rows: List[Dict[str, str]], pred: Sequence[str]) -> Dict[str, Dict]:
+    gold = [r["intent"] for r in rows]
+    adj = adjust(gold, pred)
+    by: Dict[str, List[bool]] = defaultdict(list)
+    for r, g, a in zip(rows, gold, adj):
+        by[r.get("source_dataset") or "?"].append(g == a)
+    return {k: {"n": len(v), "accuracy": sum(v) / len(v)} for k, v in sorted(by.items())}
+
+
+def confusion_png(gold: Sequence[str], pred: Sequence[str], title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    adj = adjust(gold, pred)
+    rows = sorted(set(gold))
+    cols = rows + sorted(set(adj) - set(rows))
+    m = np.zeros((len(rows), len(cols)), dtype=int)
+    for g, a in zip(gold, adj):
+        m[rows.index(g), cols.index(a)] += 1
+    norm = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    size = max(6.0, 0.42 * len(cols) + 3)
+    fig, ax = plt.subplots(figsize=(size, max(5.0, 0.42 * len(rows) + 2.5)))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(cols)))
+    ax.set_xticklabels(cols, rotation=75, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(rows, fontsize=8)
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            if m[i, j]:
+                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=6,
+                        color="white" if norm[i, j] > 0.6 else "black")
+    ax.set_xlabel("predicted (nlu_fallback counted as out_of_scope only for gold out_of_scope)")
+    ax.set_ylabel("gold")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------------------
+
+
+def fmt(x: Optional[float]) -> str:
+    return "—" if x is None else f"{x:.3f}"
+
+
+def summary_rows(results: Dict) -> List[str]:
+    lines = [
+        "| evaluation | n | ours: accuracy | ours: macro-F1 | default: accuracy | default: macro-F1 "
+        "| ours: out_of_scope recall | default: out_of_scope recall | ours: fallback rate "
+        "| ours: confident-wrong rate |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for key, label in (("heldout", "held-out 20 % of our data"),
+                       ("external", "external `intents.csv`"),
+                       ("bitext", "external `intents_bitext.csv` (NLG text)")):
+        if key not in results:
+            continue
+        ours = results[key].get("ours")
+        default = results[key].get("default")
+
+        def oos(r):
+            if not r or OOS not in r["per_intent"]:
+                return None
+            return r["per_intent"][OOS]["recall"]
+
+        lines.append(
+            f"| {label} | {ours['n'] if ours else '—'} | {fmt(ours and ours['accuracy'])} "
+            f"| {fmt(ours and ours['macro_f1'])} | {fmt(default and default['accuracy'])} "
+            f"| {fmt(default and default['macro_f1'])} | {fmt(oos(ours))} | {fmt(oos(default))} "
+            f"| {fmt(ours and ours['fallback_rate'])} | {fmt(ours and ours['confident_wrong_rate'])} |"
+        )
+    return lines
+
+
+def per_intent_table(res: Dict) -> List[str]:
+    ours, default = res.get("ours"), res.get("default")
+    labels = sorted((ours or default)["per_intent"])
+    lines = ["| intent | n | ours: recall | default: recall |", "| --- | ---: | ---: | ---: |"]
+    for label in labels:
+        o = ours["per_intent"][label] if ours else None
+        d = default["per_intent"][label] if default else None
+        n = (o or d)["support"]
+        lines.append(f"| {label} | {n} | {fmt(o and o['recall'])} | {fmt(d and d['recall'])} |")
+    return lines
+
+
+def _pipeline_yaml(config: Path) -> str:
+    import yaml
+
+    doc = yaml.safe_load(config.read_text(encoding="utf-8"))
+    return yaml.safe_dump({"pipeline": doc.get("pipeline")}, sort_keys=False)
+
+
+def write_report(results: Dict, meta: Dict) -> Path:
+    lines = [
+        "# NLU benchmark",
+        "",
+        f"Generated by `benchmarks/nlu_bench.py` (`make bench`) on {meta['date']} "
+        f"({meta['machine']}). Ours = the `pipeline:` of `config.yml`; default = the pipeline "
+        "`rasa init` writes for Rasa 3.6 (`benchmarks/default_config.yml`: DIET 100 epochs, "
+        "ResponseSelector, FallbackClassifier 0.3).",
+        "",
+        "**Scoring rule.** `nlu_fallback` (low confidence or ambiguity) is its own label. It counts "
+        "as a hit only when the gold intent is `out_of_scope` — the bot answers both the same way — "
+        "and as a miss for every other gold intent. *Confident-wrong rate* = share of messages "
+        "answered with a wrong intent instead of the fallback. Macro-F1 averages the F1 of the "
+        "gold labels present in each test set.",
+        "",
+        "**Data.** Held-out: stratified 80/20 split of our own examples (`TrainingData."
+        f"train_test_split`, seed {SEED}), both pipelines trained on the 80 %. External: both "
+        "trained on 100 % of our data and scored on `../shared/benchmarks/external_intents/` "
+        "(written and labelled by others; never used for training; only aggregate numbers are "
+        "looked at). `intents_bitext.csv` is machine-generated text and reported separately.",
+        "",
+        f"Our training data: {meta['n_examples']} examples, {meta['n_intents']} intents.",
+        "",
+        "## Summary",
+        "",
+        *summary_rows(results),
+        "",
+        "Targets: held-out accuracy ≥ 0.95; external accuracy ≥ 0.90 with out_of_scope recall ≥ 0.85; "
+        "ahead of the default pipeline on both.",
+        "",
+        "## Training time (2 cores, 100 % of our data, `rasa train nlu`-equivalent)",
+        "",
+        "| pipeline | seconds |",
+        "| --- | ---: |",
+    ]
+    for k in ("ours", "default"):
+        if k in meta["train_seconds"]:
+            lines.append(f"| {k} | {meta['train_seconds'][k]:.0f} |")
+    for key, title in (("heldout", "Held-out split (20 % of our data)"),
+                       ("external", "External `intents.csv`"),
+                       ("bitext", "External `intents_bitext.csv`")):
+        if key not in results:
+            continue
+        lines += ["", f"## {title}: recall per intent", "", *per_intent_table(results[key])]
+        if results[key].get("by_source"):
+            lines += ["", "Accuracy by source data set (ours / default):", "",
+                      "| source | n | ours | default |", "| --- | ---: | ---: | ---: |"]
+            bs_o = results[key]["by_source"].get("ours", {})
+            bs_d = results[key]["by_source"].get("default", {})
+            for src in sorted(set(bs_o) | set(bs_d)):
+                o, d = bs_o.get(src), bs_d.get(src)
+                lines.append(f"| {src} | {(o or d)['n']} | {fmt(o and o['accuracy'])} "
+                             f"| {fmt(d and d['accuracy'])} |")
+        ours = results[key].get("ours")
+        if ours and ours["top_confusions"]:
+            lines += ["", "Most frequent confusions of our model (gold → predicted, counts only):", ""]
+            lines += [f"- {c['gold']} → {c['pred']}: {c['count']}" for c in ours["top_confusions"]]
+        png = meta["pngs"].get(key)
+        if png:
+            lines += ["", f"![confusion matrix, ours, {key}]({png})"]
+    lines += ["", "## Our pipeline", "", "```yaml", meta.get("pipeline_yaml", "").rstrip(), "```", ""]
+    lines += [
+        "Why this shape: DIET without transformer layers (a bag of word and character "
+        "n-gram features through two dense layers) matched 1-2 transformer layers on the "
+        "held-out split while training 3-8x faster on 2 shared cores; transformer_size 256 with "
+        "2 layers (the default) took ~15 s per epoch. Softmax confidences with "
+        "constrain_similarities make the FallbackClassifier threshold (0.4, ambiguity 0.1) "
+        "meaningful: an unsure prediction becomes `nlu_fallback` rather than a confident wrong "
+        "intent. Entities come from `supportbot.nlu.pattern_entities.PatternEntityExtractor` "
+        "(spaCy EntityRuler built in code), not from DIET, so DIET's entity head is off.",
+    ]
+    lines += [
+        "",
+        "## Provenance of the training data",
+        "",
+        "Every example in `data/nlu.yml` and `data/nlu/*.yml` was written by hand for this "
+        "project in customers' own words (chat lines, pasted email bodies, typos, bank-card and "
+        "app wording). The external CSVs are never read while writing data; the benchmark only "
+        "reports aggregate numbers. One incident to record: in an early run Rasa's debug logging "
+        "printed parsed external texts into a local log; that log was deleted unread beyond the "
+        "first screen, the benchmark now silences all output while parsing (file-descriptor "
+        "level), and no examples were added afterwards for the intent those lines belonged to "
+        "(`unknown_charge`).",
+    ]
+    lines += ["", "## Weakest intents (ours)", ""]
+    for key in ("heldout", "external", "bitext"):
+        ours = results.get(key, {}).get("ours")
+        if not ours:
+            continue
+        weakest = sorted(ours["per_intent"].items(), key=lambda kv: kv[1]["recall"])[:5]
+        lines.append(f"- {key}: " + ", ".join(f"{k} {v['recall']:.2f}" for k, v in weakest))
+    path = REPORT_DIR / "nlu.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------------------
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--ours-only", action="store_true", help="skip the default pipeline")
+    ap.add_argument("--config", type=Path, default=OUR_CONFIG,
+                    help="our config to benchmark (default: config.yml)")
+    ap.add_argument("--skip-heldout", action="store_true")
+    ap.add_argument("--skip-external", action="store_true")
+    ap.add_argument("--no-report", action="store_true", help="print numbers, write no files")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite docs/benchmarks/nlu.md from var/nlu_bench_results.json (no training)")
+    ap.add_argument("--show-heldout-errors", action="store_true",
+                    help="print misclassified HELD-OUT examples (our own data only)")
+    args = ap.parse_args(argv)
+
+    logging.basicConfig(level=logging.WARNING)
+    for noisy in ("rasa", "tensorflow", "absl", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    os.chdir(REPO)
+
+    if args.report_only:
+        saved = json.loads(RESULTS_JSON.read_text(encoding="utf-8"))
+        saved["meta"]["pipeline_yaml"] = _pipeline_yaml(args.config.resolve())
+        print(f"report: {write_report(saved['results'], saved['meta']).relative_to(REPO)}")
+        return 0
+
+    td = load_our_data()
+    configs = {"ours": args.config.resolve()}
+    if not args.ours_only:
+        configs["default"] = DEFAULT_CONFIG
+    results: Dict[str, Dict] = {}
+    meta: Dict = {
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "n_examples": len(td.intent_examples),
+        "n_intents": len(td.intents),
+        "train_seconds": {},
+        "pngs": {},
+    }
+    meta["pipeline_yaml"] = _pipeline_yaml(args.config.resolve())
+    print(f"our data: {meta['n_examples']} examples, {meta['n_intents']} intents", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="nlu_bench_") as tmp:
+        tmpdir = Path(tmp)
+        if not args.skip_heldout:
+            train_td, test_td = td.train_test_split(train_frac=0.8, random_seed=SEED)
+            train_file = write_training_data(train_td, tmpdir / "heldout" / "train.yml")
+            texts = [m.get("text") for m in test_td.intent_examples]
+            gold = [m.get("intent") for m in test_td.intent_examples]
+            results["heldout"] = {}
+            for name, cfg in configs.items():
+                print(f"held-out: training {name} on {len(train_td.intent_examples)} examples",
+                      flush=True)
+                model, _ = train(cfg, train_file, tmpdir / "models", f"{name}_heldout")
+                pred = predict(model, texts)
+                results["heldout"][name] = score(gold, pred)
+                print(f"  {name}: accuracy {results['heldout'][name]['accuracy']:.3f}", flush=True)
+                if name == "ours":
+                    if not args.no_report:
+                        png = REPORT_DIR / "nlu_confusion_heldout.png"
+                        confusion_png(gold, pred, "ours, held-out 20 % of our data", png)
+                        meta["pngs"]["heldout"] = png.name
+                    if args.show_heldout_errors:
+                        for t, g, p in zip(texts, gold, adjust(gold, pred)):
+                            if g != p:
+                                print(f"    [{g} -> {p}] {t}")
+
+        if not args.skip_external:
+            sets = {}
+            for key, fname in (("external", "intents.csv"), ("bitext", "intents_bitext.csv")):
+                path = EXTERNAL_DIR / fname
+                if path.exists():
+                    sets[key] = read_csv(path)
+                else:
+                    print(f"external set missing: {path}", flush=True)
+            if sets:
+                full_file = write_training_data(td, tmpdir / "full" / "train.yml")
+                for key in sets:
+                    results[key] = {"by_source": {}}
+                for name, cfg in configs.items():
+                    print(f"external: training {name} on 100 % ({meta['n_examples']} examples)",
+                          flush=True)
+                    model, took = train(cfg, full_file, tmpdir / "models", f"{name}_full")
+                    meta["train_seconds"][name] = took
+                    for key, rows in sets.items():
+                        gold = [r["intent"] for r in rows]
+                        pred = predict(model, [r["text"] for r in rows])
+                        results[key][name] = score(gold, pred)
+                        results[key]["by_source"][name] = per_source_accuracy(rows, pred)
+                        r = results[key][name]
+                        oos = r["per_intent"].get(OOS, {}).get("recall")
+                        print(f"  {name} on {key}: accuracy {r['accuracy']:.3f}, macro-F1 "
+                              f"{r['macro_f1']:.3f}, out_of_scope recall {fmt(oos)}", flush=True)
+                        if name == "ours" and not args.no_report:
+                            png = REPORT_DIR / f"nlu_confusion_{key}.png"
+                            confusion_png(gold, pred, f"ours, external {key}", png)
+                            meta["pngs"][key] = png.name
+
+    print()
+    print("\n".join(summary_rows(results)))
+    for key, res in results.items():
+        print(f"\n{key}:")
+        print("\n".join(per_intent_table(res)))
+    if not args.no_report:
+        report = write_report(results, meta)
+        RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS_JSON.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+        print(f"\nreport: {report.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
