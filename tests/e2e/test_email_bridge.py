@@ -158,6 +158,8 @@ def test_email_conversation_is_threaded_and_keeps_one_rasa_conversation(email_br
     assert sorted((r["conversation_id"], r["status"]) for r in rows) == [(conversation, "replied")] * 2
 
     # one log line per processed message; never the body
+    # the line is written once the reply has been handed over: give it a moment
+    wait_until(lambda: email_bridge.log_path.read_text().count(" email in=") >= 2, timeout=15)
     log = email_bridge.log_path.read_text()
     assert log.count(" email in=") >= 2 and "charged twice" not in log.lower() and code not in log
 
