@@ -26,7 +26,7 @@ from typing import Iterable, Iterator
 
 from supportbot.knowledge.articles import Article, FaqError, article_files, load_articles
 from supportbot.knowledge.retriever import FIELDS, Retriever, RetrieverConfig
-from supportbot.knowledge.text import Normaliser, TypoCorrector, words
+from supportbot.knowledge.text import Normaliser, TypoCorrector, content_words, is_stop_word, words
 from supportbot.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,9 @@ def folder_fingerprint(faq_dir: Path | str) -> str:
 
 @dataclass(frozen=True)
 class Hit:
+    """A search result. `score` is the fused retrieval score (BM25 + character n-grams, at most
+    1, see retriever.py), only meaningful for ranking; `confidence` (0..1) is what thresholds use."""
+
     article: Article
     score: float
     confidence: float
@@ -82,6 +85,13 @@ def _article_terms(article: Article, normaliser: Normaliser) -> dict:
     }
 
 
+def article_char_text(article: Article) -> str:
+    """The text of an article for the character n-gram index: title, questions, chat and email
+    answers, lowercased, stop words removed. Rebuilt from the articles at load (no need to store)."""
+    parts = [article.title, *article.questions, article.answer, article.answer_email or ""]
+    return " ".join(content_words(" ".join(parts)))
+
+
 def _surface_vocabulary(articles: Iterable[Article]) -> dict[str, int]:
     counts: Counter[str] = Counter()
     for a in articles:
@@ -95,7 +105,7 @@ class KnowledgeBase:
 
     #: default confidence below which `answer()` returns None (the caller then offers the
     #: top titles as buttons); measured on the benchmark, see docs/benchmarks/faq.md
-    threshold: float = 0.3
+    threshold: float = 0.25
 
     def __init__(
         self,
@@ -125,7 +135,12 @@ class KnowledgeBase:
         ids = [a.id for a in self._articles]
         known_terms = {t for i in ids for name in FIELDS for t in terms[i][name]}
         self._corrector = TypoCorrector(self.vocabulary, lambda w: self.normaliser.term(w) in known_terms)
-        self._retriever = Retriever(ids, {name: [terms[i][name] for i in ids] for name in FIELDS}, self.config)
+        self._retriever = Retriever(
+            ids,
+            {name: [terms[i][name] for i in ids] for name in FIELDS},
+            self.config,
+            texts=[article_char_text(a) for a in self._articles],
+        )
         self._checked_at = time.monotonic()
 
     # ------------------------------------------------------------------ loading
@@ -305,10 +320,12 @@ class KnowledgeBase:
 
     def search(self, question: str, k: int = 3) -> list[Hit]:
         """The k best articles for a question, best first (fewer when few articles match)."""
-        terms = self.analyse_question(question or "")
+        corrected = self._corrector.correct_all(words(question or ""))
+        terms = self.normaliser.terms_from_words(corrected)
+        text = " ".join(w for w in corrected if not is_stop_word(w))
         return [
             Hit(self._articles[i], score, confidence)
-            for i, score, confidence in self._retriever.search(terms, k=max(1, k))
+            for i, score, confidence in self._retriever.search(terms, k=max(1, k), text=text)
         ]
 
     def answer(self, question: str, threshold: float | None = None) -> Hit | None:

@@ -5,11 +5,20 @@ title counts differently from the same word deep in the body:
   title      the article title and the words of its id ("card-declined")
   questions  the example phrasings in the front matter, plus the title
   body       the chat and email answers
-score(article) = sum(weight[field] * bm25_field(question, article))
+bm25(article) = sum(weight[field] * bm25_field(question, article))
+
+The BM25 score is fused with a character n-gram TF-IDF cosine over the whole article (title,
+questions and body; see charngrams.py), which still matches misspelt or oddly inflected words:
+score(article) = (1 - char_weight) * bm25(article) / max bm25
+                 + char_weight * cosine(article) / max cosine
+so the score of the best article is at most 1. Without any BM25 match a question gets hits
+only when its best cosine reaches `char_min_similarity` (a typo the corrector missed), so
+gibberish and off-topic chatter still return nothing.
 
 Confidence (0..1, for thresholding) combines how much of the question the best article covers
-(idf-weighted share of the question's terms found anywhere in the article) with how clearly it
-beats the runner-up; see `Retriever.search`.
+(idf-weighted share of the question's terms found anywhere in the article), how clearly it
+beats the runner-up and, capped at 1, its n-gram cosine / `char_confidence` (off-topic questions
+that share a word with an article but none of its wording stay low); see `Retriever.search`.
 """
 from __future__ import annotations
 
@@ -18,6 +27,8 @@ from dataclasses import asdict, dataclass
 from typing import Sequence
 
 from rank_bm25 import BM25Okapi
+
+from supportbot.knowledge.charngrams import CharNgramIndex
 
 FIELDS = ("title", "questions", "body")
 
@@ -33,6 +44,12 @@ class RetrieverConfig:
     #              * (margin_floor + (1 - margin_floor) * (best - second) / best)
     coverage_power: float = 1.0
     margin_floor: float = 0.6
+    # fusion with the character n-gram cosine (0 = BM25 only)
+    char_weight: float = 0.25
+    char_min_similarity: float = 0.3
+    # confidence *= min(1, cosine(article) / char_confidence): a question sharing only a word or
+    # two with an article but none of its wording (off-topic chatter) loses confidence (0 = off)
+    char_confidence: float = 0.2
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,12 +75,15 @@ class Retriever:
         ids: Sequence[str],
         fields: dict[str, Sequence[Sequence[str]]],
         config: RetrieverConfig | None = None,
+        texts: Sequence[str] | None = None,
     ):
-        """ids[i] is the article whose terms are fields[name][i] for each name in FIELDS."""
+        """ids[i] is the article whose terms are fields[name][i] for each name in FIELDS and
+        whose text for the character n-gram index is texts[i] (no n-gram signal without texts)."""
         self.ids = list(ids)
         self.config = config or RetrieverConfig()
         c = self.config
         self._fields = {name: _Field(fields[name], c.k1, c.b) for name in FIELDS}
+        self._chars = CharNgramIndex(texts) if texts is not None and c.char_weight > 0 else None
         # per-article term sets and document frequencies over whole articles (for coverage)
         self._terms: list[set[str]] = []
         for i in range(len(self.ids)):
@@ -89,6 +109,31 @@ class Retriever:
                     totals[i] += weight * s
         return totals
 
+    def char_similarities(self, text: str) -> list[float]:
+        """Character n-gram cosine of a question text with each article (all 0 when disabled)."""
+        if self._chars is None or not text:
+            return [0.0] * len(self.ids)
+        return self._chars.similarities(text)
+
+    def scores(self, query: Sequence[str], text: str = "") -> list[float]:
+        """Fused scores (see the module docstring); all 0 when nothing matches."""
+        return self._scores(query, text)[0]
+
+    def _scores(self, query: Sequence[str], text: str) -> tuple[list[float], list[float]]:
+        """(fused scores, character n-gram cosines)."""
+        bm25 = self.raw_scores(query) if query else [0.0] * len(self.ids)
+        top_bm25 = max(bm25, default=0.0)
+        chars = self.char_similarities(text)
+        top_chars = max(chars, default=0.0)
+        if top_bm25 <= 0 and top_chars < self.config.char_min_similarity:
+            return [0.0] * len(self.ids), chars
+        w = self.config.char_weight if top_chars > 0 else 0.0
+        fused = [
+            (1 - w) * (b / top_bm25 if top_bm25 > 0 else 0.0) + w * (ch / top_chars if top_chars > 0 else 0.0)
+            for b, ch in zip(bm25, chars)
+        ]
+        return fused, chars
+
     def coverage(self, query: Sequence[str], index: int) -> float:
         """idf-weighted share of the question's distinct terms that occur in the article."""
         unique = set(query)
@@ -102,11 +147,12 @@ class Retriever:
                 found += w
         return found / total if total else 0.0
 
-    def search(self, query: Sequence[str], k: int = 3) -> list[tuple[int, float, float]]:
-        """Top-k (article index, score, confidence), best first; nothing for an empty query."""
-        if not query or not self.ids:
+    def search(self, query: Sequence[str], k: int = 3, text: str = "") -> list[tuple[int, float, float]]:
+        """Top-k (article index, score, confidence), best first; nothing for an empty question.
+        `query` is the question's index terms, `text` its words for the n-gram index."""
+        if (not query and not text) or not self.ids:
             return []
-        scores = self.raw_scores(query)
+        scores, chars = self._scores(query, text)
         order = sorted(range(len(scores)), key=lambda i: (-scores[i], self.ids[i]))
         top = scores[order[0]]
         if top <= 0:
@@ -120,5 +166,7 @@ class Retriever:
             if scores[i] <= 0:
                 break
             conf = (self.coverage(query, i) ** c.coverage_power) * (scores[i] / top) * margin_factor
+            if c.char_confidence > 0 and self._chars is not None:
+                conf *= min(1.0, chars[i] / c.char_confidence)
             out.append((i, scores[i], round(min(1.0, max(0.0, conf)), 4)))
         return out

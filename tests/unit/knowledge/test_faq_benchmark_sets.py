@@ -1,0 +1,72 @@
+"""Hygiene of the FAQ benchmark files (benchmarks/faq_questions*.yml) and the bench helpers.
+
+Only the files' shape is checked here, never the retriever's answers on them: the fresh set
+must stay a set nobody tunes on."""
+from __future__ import annotations
+
+import importlib.util
+import re
+
+import pytest
+import yaml
+from faq_helpers import PROJECT_FAQ, PROJECT_ROOT
+
+from supportbot.knowledge.articles import load_articles
+
+MAIN = PROJECT_ROOT / "benchmarks" / "faq_questions.yml"
+FRESH = PROJECT_ROOT / "benchmarks" / "faq_questions_fresh.yml"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("faq_bench", PROJECT_ROOT / "benchmarks" / "faq_bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def articles():
+    return load_articles(PROJECT_FAQ)
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def test_fresh_set_covers_every_article(articles):
+    data = yaml.safe_load(FRESH.read_text(encoding="utf-8"))
+    sets = data["articles"]
+    assert set(sets) == {a.id for a in articles}
+    assert all(len(qs) >= 4 for qs in sets.values())
+    assert sum(len(qs) for qs in sets.values()) >= 100
+    assert len(data["out_of_scope"]) >= 15
+
+
+def test_main_file_has_an_off_topic_tuning_list():
+    data = yaml.safe_load(MAIN.read_text(encoding="utf-8"))
+    assert len(data["out_of_scope"]) >= 20
+    assert data["second_set"]
+
+
+def test_no_benchmark_question_is_in_the_index(articles):
+    indexed = {_plain(q) for a in articles for q in a.questions} | {_plain(a.title) for a in articles}
+    for path, keys in ((MAIN, ("articles", "second_set")), (FRESH, ("articles",))):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for key in keys:
+            leaked = [q for qs in data[key].values() for q in qs if _plain(q) in indexed]
+            assert not leaked, f"{path.name}:{key} questions copied into an article's questions:"
+
+
+def test_novel_cases_drops_near_twins(bench):
+    others = [("how do I cancel my subscription", "x"), ("charged twice", "y")]
+    cases = [("cancel my subscription", "x"), ("two identical payments on my statement", "y"),
+             ("where do I download invoices", "z")]
+    assert bench.novel_cases(cases, others) == [("two identical payments on my statement", "y"),
+                                                ("where do I download invoices", "z")]
+
+
+def test_load_benchmark_reads_the_fresh_file(bench):
+    cases, out_of_scope = bench.load_benchmark(FRESH)
+    assert len(cases) >= 100 and len(out_of_scope) >= 15
+    assert all(isinstance(q, str) and isinstance(a, str) for q, a in cases)
