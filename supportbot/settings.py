@@ -8,19 +8,28 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _env(name: str, default: str | None = None) -> str | None:
+def env_value(name: str, default: str | None = None) -> str | None:
+    """The variable's value; unset or empty gives `default`."""
     value = os.environ.get(name)
     return value if value not in (None, "") else default
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = _env(name)
+def env_number(name: str, default, cast=int):
+    """The variable converted with `cast`; a clear error names the variable when it is not a number."""
+    raw = env_value(name)
     if raw is None:
         return default
     try:
-        return int(raw)
+        return cast(raw)
     except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+_env = env_value
+
+
+def _env_int(name: str, default: int) -> int:
+    return env_number(name, default, int)
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,14 @@
 """The bridge's own knobs (environment variables), on top of supportbot.settings.Settings."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from email.utils import getaddresses
 
-from supportbot.settings import Settings
+from supportbot.settings import Settings, env_number, env_value
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
-
-
-def _env_num(name: str, default, cast=int):
-    raw = _env(name)
-    if raw is None:
-        return default
-    try:
-        return cast(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+_env = env_value
+_env_num = env_number
 
 
 @dataclass(frozen=True)
