@@ -42,12 +42,6 @@ def reset(services_obj=None, knowledge_obj=None) -> None:
         _services, _knowledge = services_obj, knowledge_obj
 
 
-def set_services(services_obj) -> None:
-    global _services
-    with _lock:
-        _services = services_obj
-
-
 def get_optional_knowledge() -> Optional[object]:
     try:
         return knowledge()
