@@ -31,28 +31,25 @@ _ROUTES = {
     "handoff": "handoff",
 }
 
-# words customers use for each refund reason of the reseller's form
-_REASON_WORDS = (
-    ("duplicate_order", ("twice", "double", "duplicate", "two times", "2 times", "same order")),
-    ("wrong_product_ordered", ("wrong", "mistake", "by accident", "accidentally", "incorrect", "different version", "wrong edition")),
-    ("product_not_working", ("not work", "doesn't work", "does not work", "broken", "crash", "bug", "won't install", "can't install", "cannot install", "error")),
-    ("unintended_renewal", ("renew", "auto-renew", "automatic renewal", "didn't want to renew", "forgot to cancel")),
-    ("no_longer_needed", ("don't need", "do not need", "no longer", "not needed", "changed my mind", "don't want", "do not want", "not using")),
-)
+_reason_extractor = None
 
 
 def reason_from_text(text: Text) -> Text:
-    """Map free text (or a reason code) to a refund reason code of the reseller's form."""
+    """Map free text (or a reason code or button title) to a refund reason code of the
+    reseller's form, with the NLU's own refund-reason phrases (supportbot.nlu)."""
+    global _reason_extractor
     lowered = (text or "").strip().lower()
     if lowered in REFUND_REASONS:
         return lowered
     for code, title in REFUND_REASONS.items():
         if lowered == title.lower():
             return code
-    for code, words in _REASON_WORDS:
-        if any(word in lowered for word in words):
-            return code
-    return "other"
+    if _reason_extractor is None:
+        from supportbot.nlu.pattern_entities import PatternEntityExtractor
+
+        _reason_extractor = PatternEntityExtractor({"dimensions": ["refund_reason"]})
+    found = _reason_extractor.extract(text or "")
+    return found[0]["value"] if found else "other"
 
 
 class ValidateVerifyOrderForm(FormValidationAction):

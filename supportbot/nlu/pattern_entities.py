@@ -115,6 +115,7 @@ REFUND_REASON_PHRASES: Dict[str, List[str]] = {
         "auto renewed", "auto-renewed", "renewed without", "did n't want it to renew",
         "didnt want it to renew", "did not want it to renew", "forgot to cancel",
         "did n't want to renew", "did not want to renew", "did n't know it would renew",
+        "did n't mean to renew", "did not mean to renew", "didnt mean to renew",
         "did not know it would renew", "renewal i did n't want", "renewal i did not want",
         "unexpected renewal", "renewed by itself", "renewed on its own",
     ],
