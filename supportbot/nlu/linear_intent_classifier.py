@@ -1,0 +1,254 @@
+"""A TF-IDF + logistic-regression intent classifier, blended with DIET's ranking.
+
+Why it exists (measured, see docs/benchmarks/nlu.md): on our hand-written examples a linear
+model over word 1-2-grams and character 2-5-grams (sublinear TF-IDF) recognises short, rare and
+misspelled phrasings better than DIET alone, and the two make different mistakes. This component
+runs after DIETClassifier; it computes its own probabilities and, when an upstream classifier has
+already ranked the message, blends the two:
+
+    p(intent) = (1 - upstream_weight) * p_linear(intent) + upstream_weight * p_upstream(intent)
+
+and writes `intent` and `intent_ranking` so the FallbackClassifier after it sees the blend.
+
+The model is stored without pickle: the vocabularies as JSON, the IDF weights, coefficients and
+intercepts as a NumPy `.npz` file loaded with `allow_pickle=False`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any, Dict, List, Optional, Sequence, Text
+
+import numpy as np
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+logger = logging.getLogger(__name__)
+
+VECTORIZERS = ("words", "chars")
+
+# Details customers paste (an email address, an order reference, an amount...) carry their
+# meaning in their shape, not their characters: each becomes one placeholder word before the
+# n-grams are counted, so "100004567" and "100098765" look the same to the model.
+SHAPES = [
+    ("shapeemail", re.compile(r"[^\s@]+@[^\s@]+\.[A-Za-z]{2,}")),
+    ("shapecard", re.compile(r"(?:[*xX•]{4}[\s-]?){2,3}\d{4}")),
+    ("shapedate", re.compile(r"\b\d{4}-\d{1,2}-\d{1,2}\b|\b\d{1,2}[./]\d{1,2}[./]\d{2,4}\b")),
+    ("shapeamount", re.compile(
+        r"(?:[$€£¥]\s?\d+(?:[.,]\d+)*)|(?:\b\d+(?:[.,]\d+)*\s?(?:€|\$|£|eur|usd|gbp|chf"
+        r"|euros?|dollars?|pounds?)\b)|(?:\b(?:eur|usd|gbp|chf)\s?\d+(?:[.,]\d+)*)",
+        re.IGNORECASE)),
+    ("shapeorder", re.compile(r"#?\b\d{9}\b")),
+    ("shapecode", re.compile(r"\b\d{6}\b")),
+    ("shapedigits", re.compile(r"\b\d{4}\b")),
+]
+
+
+def replace_shapes(text: str) -> str:
+    for word, pattern in SHAPES:
+        text = pattern.sub(f" {word} ", text)
+    return text
+
+
+def preprocess(text: str) -> str:
+    return replace_shapes(text).lower()
+
+
+def build_vectorizers(config: Dict[Text, Any]) -> Dict[str, Any]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return {
+        "words": TfidfVectorizer(
+            analyzer="word",
+            ngram_range=tuple(config["word_ngram_range"]),
+            sublinear_tf=True,
+            lowercase=True,
+            token_pattern=r"(?u)\b\w+\b",
+            preprocessor=preprocess if config["replace_shapes"] else None,
+        ),
+        "chars": TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=tuple(config["char_ngram_range"]),
+            sublinear_tf=True,
+            lowercase=True,
+            preprocessor=preprocess if config["replace_shapes"] else None,
+        ),
+    }
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class LinearIntentClassifier(IntentClassifier, GraphComponent):
+    """TF-IDF word + char n-grams -> multinomial logistic regression, blended with upstream."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {
+            "word_ngram_range": [1, 2],
+            "char_ngram_range": [2, 5],
+            # inverse regularisation strength of the logistic regression
+            "C": 20.0,
+            # replace emails, order references, amounts, dates, codes by placeholder words
+            "replace_shapes": True,
+            "max_iter": 3000,
+            # weight of the ranking an earlier classifier (DIET) left on the message; 0 = ignore
+            "upstream_weight": 0.3,
+            "ranking_length": 10,
+        }
+
+    @staticmethod
+    def required_packages() -> List[Text]:
+        return ["sklearn"]
+
+    def __init__(
+        self,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        vectorizers: Optional[Dict[str, Any]] = None,
+        coef: Optional[np.ndarray] = None,
+        intercept: Optional[np.ndarray] = None,
+        classes: Optional[Sequence[str]] = None,
+    ) -> None:
+        self.config = {**self.get_default_config(), **config}
+        self._model_storage = model_storage
+        self._resource = resource
+        self.vectorizers = vectorizers
+        self.coef = coef
+        self.intercept = intercept
+        self.classes = list(classes or [])
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "LinearIntentClassifier":
+        return cls(config, model_storage, resource)
+
+    # ------------------------------------------------------------------ training
+
+    def train(self, training_data: TrainingData) -> Resource:
+        from scipy.sparse import hstack
+        from sklearn.linear_model import LogisticRegression
+
+        examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
+        if len({e.get(INTENT) for e in examples}) < 2:
+            logger.warning("LinearIntentClassifier needs at least two intents; not trained.")
+            return self._resource
+        texts = [e.get(TEXT) for e in examples]
+        labels = [e.get(INTENT) for e in examples]
+        self.vectorizers = build_vectorizers(self.config)
+        features = hstack([self.vectorizers[k].fit_transform(texts) for k in VECTORIZERS]).tocsr()
+        model = LogisticRegression(
+            C=float(self.config["C"]), max_iter=int(self.config["max_iter"]), random_state=42
+        )
+        model.fit(features, labels)
+        self.coef = model.coef_.astype(np.float32)
+        self.intercept = model.intercept_.astype(np.float32)
+        self.classes = [str(c) for c in model.classes_]
+        self.persist()
+        return self._resource
+
+    # ------------------------------------------------------------------ inference
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        from scipy.sparse import hstack
+
+        features = hstack([self.vectorizers[k].transform(texts) for k in VECTORIZERS]).tocsr()
+        return softmax(np.asarray(features @ self.coef.T) + self.intercept)
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        if self.vectorizers is None or not self.classes:
+            return messages
+        texts = [m.get(TEXT) or "" for m in messages]
+        probabilities = self.predict_proba(texts)
+        weight = float(self.config["upstream_weight"])
+        index = {name: i for i, name in enumerate(self.classes)}
+        for message, linear in zip(messages, probabilities):
+            blended = linear
+            upstream = message.get(INTENT_RANKING_KEY) or []
+            if weight > 0 and upstream:
+                other = np.zeros_like(linear)
+                for item in upstream:
+                    i = index.get(item.get("name"))
+                    if i is not None:
+                        other[i] = float(item.get("confidence") or 0.0)
+                blended = (1.0 - weight) * linear + weight * other
+            order = np.argsort(-blended)
+            ranking = [
+                {"name": self.classes[i], "confidence": float(blended[i])}
+                for i in order[: int(self.config["ranking_length"])]
+            ]
+            message.set(INTENT, ranking[0], add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+    # ------------------------------------------------------------------ storage
+
+    def persist(self) -> None:
+        with self._model_storage.write_to(self._resource) as directory:
+            meta = {"classes": self.classes, "vectorizers": {}}
+            arrays = {"coef": self.coef, "intercept": self.intercept}
+            for key in VECTORIZERS:
+                vec = self.vectorizers[key]
+                meta["vectorizers"][key] = {
+                    term: int(col) for term, col in vec.vocabulary_.items()
+                }
+                arrays[f"idf_{key}"] = vec.idf_
+            (directory / "linear_intent_classifier.json").write_text(
+                json.dumps(meta), encoding="utf-8"
+            )
+            np.savez(directory / "linear_intent_classifier.npz", **arrays)
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> "LinearIntentClassifier":
+        try:
+            with model_storage.read_from(resource) as directory:
+                meta = json.loads(
+                    (directory / "linear_intent_classifier.json").read_text(encoding="utf-8")
+                )
+                with np.load(directory / "linear_intent_classifier.npz", allow_pickle=False) as npz:
+                    arrays = {k: npz[k] for k in npz.files}
+        except (ValueError, FileNotFoundError):
+            logger.warning("LinearIntentClassifier: no trained model found; it will do nothing.")
+            return cls.create(config, model_storage, resource, execution_context)
+        merged = {**cls.get_default_config(), **config}
+        vectorizers = build_vectorizers(merged)
+        for key in VECTORIZERS:
+            vec = vectorizers[key]
+            vec.vocabulary_ = meta["vectorizers"][key]
+            vec.idf_ = arrays[f"idf_{key}"]
+        return cls(
+            config,
+            model_storage,
+            resource,
+            vectorizers=vectorizers,
+            coef=arrays["coef"],
+            intercept=arrays["intercept"],
+            classes=meta["classes"],
+        )

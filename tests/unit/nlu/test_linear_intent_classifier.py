@@ -1,0 +1,120 @@
+"""LinearIntentClassifier: trained, persisted and loaded the way Rasa's graph does it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from supportbot.nlu.linear_intent_classifier import LinearIntentClassifier, softmax
+
+EXAMPLES = {
+    "request_refund": [
+        "I want a refund", "refund my order please", "can I get my money back",
+        "I would like to return this and be refunded", "please give me a refund",
+        "money back please", "how do I get a refund for my purchase",
+    ],
+    "card_declined": [
+        "my card was declined", "the payment failed at checkout", "why was my card refused",
+        "card payment didn't go through", "the bank rejected my payment",
+        "transaction declined", "my visa keeps getting declined",
+    ],
+    "greet": ["hi", "hello", "hey there", "good morning", "hiya", "hello team", "hey"],
+}
+
+
+def training_data() -> TrainingData:
+    return TrainingData([
+        Message(data={TEXT: text, INTENT: intent})
+        for intent, texts in EXAMPLES.items() for text in texts
+    ])
+
+
+@pytest.fixture()
+def storage(tmp_path) -> LocalModelStorage:
+    (tmp_path / "models").mkdir()
+    return LocalModelStorage(tmp_path / "models")
+
+
+@pytest.fixture()
+def context() -> ExecutionContext:
+    return ExecutionContext(GraphSchema({}), "test")
+
+
+def trained(storage, context, **config) -> LinearIntentClassifier:
+    component = LinearIntentClassifier.create(
+        {**LinearIntentClassifier.get_default_config(), **config},
+        storage, Resource("linear"), context,
+    )
+    component.train(training_data())
+    return component
+
+
+def classify(component, text: str, upstream=None) -> Message:
+    message = Message(data={TEXT: text})
+    if upstream is not None:
+        message.set(INTENT_RANKING_KEY, upstream)
+        message.set(INTENT, upstream[0])
+    [out] = component.process([message])
+    return out
+
+
+def test_unseen_paraphrases_and_typos_get_the_right_intent(storage, context):
+    component = trained(storage, context, upstream_weight=0.0)
+    assert classify(component, "i want my mony back").get(INTENT)["name"] == "request_refund"
+    assert classify(component, "my card got declined again").get(INTENT)["name"] == "card_declined"
+    assert classify(component, "helo there").get(INTENT)["name"] == "greet"
+
+
+def test_ranking_is_a_probability_distribution_sorted_best_first(storage, context):
+    out = classify(trained(storage, context, upstream_weight=0.0), "refund please")
+    ranking = out.get(INTENT_RANKING_KEY)
+    confidences = [r["confidence"] for r in ranking]
+    assert confidences == sorted(confidences, reverse=True)
+    assert sum(confidences) == pytest.approx(1.0, abs=1e-5)
+    assert out.get(INTENT) == ranking[0]
+    assert {r["name"] for r in ranking} == set(EXAMPLES)
+
+
+def test_upstream_ranking_is_blended_with_its_weight(storage, context):
+    component = trained(storage, context, upstream_weight=0.0)
+    alone = {r["name"]: r["confidence"] for r in classify(component, "hello").get(INTENT_RANKING_KEY)}
+    component.config["upstream_weight"] = 0.5
+    upstream = [{"name": "card_declined", "confidence": 1.0}]
+    blended = {
+        r["name"]: r["confidence"]
+        for r in classify(component, "hello", upstream).get(INTENT_RANKING_KEY)
+    }
+    assert blended["greet"] == pytest.approx(0.5 * alone["greet"], abs=1e-6)
+    assert blended["card_declined"] == pytest.approx(0.5 * alone["card_declined"] + 0.5, abs=1e-6)
+
+
+def test_a_loaded_model_predicts_exactly_like_the_trained_one(storage, context):
+    component = trained(storage, context, upstream_weight=0.0)
+    texts = ["refund please", "card declined", "hey", "what is this"]
+    before = component.predict_proba(texts)
+    loaded = LinearIntentClassifier.load(
+        {**LinearIntentClassifier.get_default_config(), "upstream_weight": 0.0},
+        storage, Resource("linear"), context,
+    )
+    np.testing.assert_allclose(loaded.predict_proba(texts), before, rtol=1e-5, atol=1e-6)
+    assert classify(loaded, "refund please").get(INTENT)["name"] == "request_refund"
+
+
+def test_an_untrained_component_leaves_messages_alone(storage, context):
+    component = LinearIntentClassifier.load(
+        LinearIntentClassifier.get_default_config(), storage, Resource("missing"), context
+    )
+    out = classify(component, "hello")
+    assert out.get(INTENT) is None
+
+
+def test_softmax_is_stable_for_large_scores():
+    probabilities = softmax(np.array([[1000.0, 1001.0, 999.0]]))
+    assert np.isfinite(probabilities).all()
+    assert probabilities.sum() == pytest.approx(1.0)
+    assert probabilities.argmax() == 1
