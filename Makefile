@@ -70,7 +70,7 @@ test: install validate train browser test-stories
 	$(BIN)/pytest tests
 
 bench: install
-	$(PY) benchmarks/nlu_bench.py
+	$(PY) benchmarks/nlu_bench.py --reuse-default --full-data
 	$(PY) benchmarks/faq_bench.py
 
 clean:

@@ -94,6 +94,12 @@ def data_digest() -> str:
     return h.hexdigest()
 
 
+def file_digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def read_csv(path: Path) -> List[Dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as fh:
         return [row for row in csv.DictReader(fh)]
@@ -504,6 +510,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     reused_default = None
     if not args.ours_only:
         if args.reuse_default and saved.get("meta", {}).get("data_digest") == digest \
+                and saved["meta"].get("default_config_digest") == file_digest(DEFAULT_CONFIG) \
                 and any("default" in r for r in saved.get("results", {}).values()):
             reused_default = saved
             print(f"default pipeline: reusing results of {saved['meta']['date']} "
@@ -517,6 +524,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "n_examples": len(td.intent_examples),
         "n_intents": len(td.intents),
         "data_digest": digest,
+        "default_config_digest": file_digest(DEFAULT_CONFIG),
         "train_seconds": {},
         "pngs": {},
     }
