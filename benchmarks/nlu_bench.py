@@ -481,8 +481,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--note", default=None,
                     help="with --report-only: a caveat printed under the summary")
     ap.add_argument("--reuse-default", action="store_true",
-                    help="reuse the default pipeline's saved results when the training data is "
-                         "unchanged (same digest); it takes ~1 h to train on 2 cores")
+                    help="reuse the default pipeline's saved results when the training data and "
+                         "benchmarks/default_config.yml are unchanged (same digests); it takes "
+                         "~1 h to train on 2 cores")
     ap.add_argument("--full-data", action="store_true",
                     help="also train ours on 100 %% of the data and score the external sets")
     ap.add_argument("--show-heldout-errors", action="store_true",
