@@ -42,7 +42,10 @@ class RetrieverConfig:
     b: float = 0.75
     # confidence = coverage ** coverage_power * score / best_score
     #              * (margin_floor + (1 - margin_floor) * (best - second) / best)
-    coverage_power: float = 1.0
+    # 1.5 (was 1.0): a question with a word the article lacks loses more confidence; with about
+    # 25 index phrasings per article, off-topic questions share more words with some article
+    # (e.g. "renew my driver's license"), and this keeps them well below the threshold
+    coverage_power: float = 1.5
     margin_floor: float = 0.6
     # fusion with the character n-gram cosine (0 = BM25 only)
     char_weight: float = 0.25

@@ -126,3 +126,48 @@ def test_typo_corrector():
     assert corrector.correct("refund") == "refund"  # known
     assert corrector.correct("abc") == "abc"  # too short
     assert corrector.correct("zebra") == "zebra"  # nothing close
+
+
+# ------------------------------------------------------------------ neighbouring articles
+# Questions written for these tests (not in any benchmark file): each must rank its article above
+# the neighbour that shares most of its words.
+NEIGHBOURS = [
+    ("how do I get a refund for something I bought", "refund-self-service", "refund-not-received"),
+    ("my refund was approved ten days ago and is still missing", "refund-not-received",
+     "automatic-refund-eligibility"),
+    ("I paid with Alipay, is the refund automatic", "refund-payment-methods", "automatic-refund-eligibility"),
+    ("can I be refunded for just part of the order", "automatic-refund-eligibility", "refund-self-service"),
+    ("does PERFECT for SMB refund the unused months after I cancel", "subscription-refund-policy",
+     "cancel-or-reinstate-subscription"),
+    ("when does my PERFECT for SMB membership run out", "subscription-end-date", "trial-and-renewal-charges"),
+    ("stop my subscription renewing", "cancel-or-reinstate-subscription", "trial-and-renewal-charges"),
+    ("I want to reactivate the subscription I cancelled", "cancel-or-reinstate-subscription",
+     "subscription-refund-policy"),
+    ("is the trial of PERFECT for SMB charged", "trial-and-renewal-charges", "subscription-end-date"),
+]
+
+
+@pytest.mark.parametrize("question,expected,neighbour", NEIGHBOURS)
+def test_question_ranks_its_article_above_the_neighbour(kb, question, expected, neighbour):
+    ids = [h.article.id for h in kb.search(question, k=len(kb))]
+    assert ids[0] == expected, (question, ids[:3])
+    assert ids.index(expected) < ids.index(neighbour)
+
+
+def test_coverage_power_lowers_confidence_only_for_partly_covered_questions(kb):
+    """coverage_power 1.5: a question with a word the article lacks ("driver") loses more
+    confidence than with 1.0; a fully covered question keeps exactly the same confidence."""
+    import dataclasses
+
+    from supportbot.knowledge import RetrieverConfig
+
+    assert kb.config.coverage_power == 1.5
+    linear = KnowledgeBase(kb.articles, config=dataclasses.replace(RetrieverConfig(), coverage_power=1.0))
+    partly = "how do I renew my driver's license"
+    assert kb.search(partly, k=1)[0].confidence < linear.search(partly, k=1)[0].confidence
+    assert kb.answer(partly) is None
+    covered = "Why was my card declined?"
+    terms = kb.analyse_question(covered)
+    top = kb.search(covered, k=1)[0]
+    assert kb._retriever.coverage(terms, kb.articles.index(top.article)) == 1.0
+    assert top.confidence == linear.search(covered, k=1)[0].confidence
