@@ -14,7 +14,7 @@ can do"); for every other gold intent it is a miss. Macro-F1 is averaged over th
 of each test set.
 
 Writes docs/benchmarks/nlu.md, one confusion-matrix PNG per evaluation of our model, and the raw
-numbers to var/nlu_bench_results.json. Models are trained into a temporary directory.
+numbers to docs/benchmarks/nlu_results.json. Models are trained into a temporary directory.
 
 Usage: .venv/bin/python benchmarks/nlu_bench.py [--ours-only] [--skip-heldout] [--skip-external]
 """
@@ -45,7 +45,7 @@ EXTERNAL_DIR = REPO / ".." / "shared" / "benchmarks" / "external_intents"
 OUR_CONFIG = REPO / "config.yml"
 DEFAULT_CONFIG = REPO / "benchmarks" / "default_config.yml"
 REPORT_DIR = REPO / "docs" / "benchmarks"
-RESULTS_JSON = REPO / "var" / "nlu_bench_results.json"
+RESULTS_JSON = REPORT_DIR / "nlu_results.json"
 SEED = 42
 FALLBACK = "nlu_fallback"
 CSV_NAMES = {"external": "intents.csv", "bitext": "intents_bitext.csv"}
@@ -477,7 +477,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--skip-external", action="store_true")
     ap.add_argument("--no-report", action="store_true", help="print numbers, write no files")
     ap.add_argument("--report-only", action="store_true",
-                    help="rewrite docs/benchmarks/nlu.md from var/nlu_bench_results.json (no training)")
+                    help="rewrite docs/benchmarks/nlu.md from docs/benchmarks/nlu_results.json (no training)")
     ap.add_argument("--note", default=None,
                     help="with --report-only: a caveat printed under the summary")
     ap.add_argument("--reuse-default", action="store_true",
