@@ -118,3 +118,46 @@ def test_softmax_is_stable_for_large_scores():
     assert np.isfinite(probabilities).all()
     assert probabilities.sum() == pytest.approx(1.0)
     assert probabilities.argmax() == 1
+
+
+@pytest.mark.parametrize("model", ["linear_svm", "logistic_regression"])
+def test_both_linear_models_classify_and_survive_persistence(storage, context, model):
+    component = trained(storage, context, model=model, upstream_weight=0.0)
+    loaded = LinearIntentClassifier.load(
+        {**LinearIntentClassifier.get_default_config(), "model": model, "upstream_weight": 0.0},
+        storage, Resource("linear"), context,
+    )
+    assert loaded.temperature == pytest.approx(component.temperature)
+    for text, intent in [("i want my mony back", "request_refund"),
+                         ("card declined at checkout", "card_declined"), ("hiya", "greet")]:
+        assert classify(loaded, text).get(INTENT)["name"] == intent
+        assert classify(loaded, text).get(INTENT)["confidence"] == pytest.approx(
+            classify(component, text).get(INTENT)["confidence"], abs=1e-6)
+
+
+def test_svm_temperature_is_fitted_not_left_at_one(storage, context):
+    component = trained(storage, context, model="linear_svm", upstream_weight=0.0)
+    assert component.temperature != pytest.approx(1.0)
+    # the fitted temperature makes a clear message confident and a vague one much less so
+    clear = classify(component, "please give me a refund").get(INTENT)["confidence"]
+    vague = classify(component, "hmm").get(INTENT)["confidence"]
+    assert clear > 0.6
+    assert vague < clear
+
+
+def test_two_intents_give_a_two_way_distribution(storage, context):
+    data = TrainingData([Message(data={TEXT: t, INTENT: i})
+                         for i in ("request_refund", "greet") for t in EXAMPLES[i]])
+    component = LinearIntentClassifier.create(
+        {**LinearIntentClassifier.get_default_config(), "upstream_weight": 0.0},
+        storage, Resource("linear"), context)
+    component.train(data)
+    ranking = classify(component, "refund please").get(INTENT_RANKING_KEY)
+    assert [r["name"] for r in ranking][0] == "request_refund"
+    assert sum(r["confidence"] for r in ranking) == pytest.approx(1.0, abs=1e-5)
+    assert len(ranking) == 2
+
+
+def test_unknown_model_name_is_a_clear_error(storage, context):
+    with pytest.raises(ValueError, match="unknown model"):
+        trained(storage, context, model="forest")
