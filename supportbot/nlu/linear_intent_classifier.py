@@ -110,7 +110,7 @@ def softmax(scores: np.ndarray) -> np.ndarray:
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class LinearIntentClassifier(IntentClassifier, GraphComponent):
-    """TF-IDF word + char n-grams -> multinomial logistic regression, blended with upstream."""
+    """TF-IDF word + char n-grams -> linear SVM (or logistic regression), blended with upstream."""
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
