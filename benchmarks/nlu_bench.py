@@ -431,8 +431,8 @@ def write_report(results: Dict, meta: Dict) -> Path:
     lines += ["", "## Our pipeline", "", "```yaml", meta.get("pipeline_yaml", "").rstrip(), "```", ""]
     lines += [
         "Why this shape (measured on the same held-out split of the benchmarked data, "
-        "14,217 examples, 2026-11-24, by training DIET once and scoring the linear models and "
-        "the blend on its rankings): DIET without transformer layers alone reaches 0.902 "
+        "14,217 examples, 2026-11-24, by `benchmarks/nlu_blend_study.py`, which trains DIET once "
+        "and scores the linear models and the blend on its rankings): DIET without transformer layers alone reaches 0.902 "
         "(arg-max, no fallback). A TF-IDF word 1-2 + char 2-5-gram linear model "
         "(`supportbot.nlu.linear_intent_classifier.LinearIntentClassifier`) does better: the "
         "logistic regression used until now 0.942 alone, 0.948 blended 0.8/0.2 with DIET, "

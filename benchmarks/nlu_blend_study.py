@@ -1,0 +1,125 @@
+#!/usr/bin/env python
+"""Which intent classifier, and how much DIET in the blend? One DIET training, many answers.
+
+Trains DIET alone (config.yml's pipeline without the LinearIntentClassifier and the
+FallbackClassifier) once on the same stratified 80 % split of OUR data that
+benchmarks/nlu_bench.py uses, keeps DIET's ranking for every held-out message, then trains each
+linear model variant (seconds) and scores, on the held-out 20 %:
+
+- the linear model alone and DIET alone (arg-max),
+- the blend (1 - w) * linear + w * DIET,
+- the blend after the FallbackClassifier rule (top < threshold, or top - second < ambiguity).
+
+Scoring follows nlu_bench.py: `nlu_fallback` counts as right only for out_of_scope messages.
+Only our own data is read; only aggregate numbers are printed. This is for choosing between
+model shapes; the thresholds in config.yml were not tuned on this split.
+
+    .venv/bin/python benchmarks/nlu_blend_study.py            # about 10-15 min on 2 cores
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO))
+
+OOS = "out_of_scope"
+VARIANTS = {
+    "logistic regression C=30": {"model": "logistic_regression", "C": 30},
+    "linear SVM C=1": {"model": "linear_svm", "C": 1.0},
+}
+SETTINGS = [(0.0, 0.0, 0.0), (0.2, 0.0, 0.0), (0.2, 0.3, 0.05)]  # (DIET weight, threshold, ambiguity)
+
+
+def diet_only_config(tmp: Path) -> Path:
+    text = (REPO / "config.yml").read_text(encoding="utf-8").split("policies:")[0]
+    for name in ("supportbot.nlu.linear_intent_classifier.LinearIntentClassifier",
+                 "FallbackClassifier"):
+        text = re.sub(rf"  - name: {re.escape(name)}\n(    .*\n)+", "", text)
+    path = tmp / "diet_only.yml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def evaluate(probabilities, classes, rankings, gold, diet_weight, threshold, ambiguity):
+    import numpy as np
+
+    index = {c: i for i, c in enumerate(classes)}
+    right = fallback = confident_wrong = 0
+    for p, ranking, g in zip(probabilities, rankings, gold):
+        diet = np.zeros(len(classes))
+        for name, confidence in ranking:
+            if name in index:
+                diet[index[name]] = confidence
+        blend = (1 - diet_weight) * p + diet_weight * diet
+        order = np.argsort(-blend)
+        if blend[order[0]] < threshold or blend[order[0]] - blend[order[1]] < ambiguity:
+            fallback += 1
+            right += g == OOS
+        else:
+            right += classes[order[0]] == g
+            confident_wrong += classes[order[0]] != g
+    return right / len(gold), fallback, confident_wrong
+
+
+def main() -> int:
+    warnings.filterwarnings("ignore")
+    import nlu_bench
+    from rasa.core.agent import Agent
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+
+    from supportbot.nlu.linear_intent_classifier import LinearIntentClassifier
+
+    td = nlu_bench.load_our_data()
+    train_td, test_td = td.train_test_split(train_frac=0.8, random_seed=nlu_bench.SEED)
+    texts = [m.get("text") for m in test_td.intent_examples]
+    gold = [m.get("intent") for m in test_td.intent_examples]
+    with tempfile.TemporaryDirectory(prefix="nlu_blend_") as tmp:
+        tmp = Path(tmp)
+        train_file = nlu_bench.write_training_data(train_td, tmp / "train.yml")
+        model, took = nlu_bench.train(diet_only_config(tmp), train_file, tmp / "models", "diet")
+        nlu_bench._quiet_rasa_logging()
+        loop = asyncio.new_event_loop()
+        with nlu_bench._silenced():
+            agent = Agent.load(model)
+            nlu_bench._quiet_rasa_logging()
+            parsed = [loop.run_until_complete(agent.parse_message(t)) for t in texts]
+        loop.close()
+        rankings = [[(r["name"], r["confidence"]) for r in p.get("intent_ranking", [])]
+                    for p in parsed]
+        diet_acc = sum((r[0][0] if r else None) == g for r, g in zip(rankings, gold)) / len(gold)
+        print(f"{len(train_td.intent_examples)} training / {len(gold)} held-out examples; "
+              f"DIET trained in {took:.0f}s; DIET alone (arg-max) {diet_acc:.4f}")
+        for label, config in VARIANTS.items():
+            (tmp / label).mkdir()
+            component = LinearIntentClassifier.create(
+                {**LinearIntentClassifier.get_default_config(), **config},
+                LocalModelStorage(tmp / label), Resource("linear"),
+                ExecutionContext(GraphSchema({}), "study"))
+            started = time.monotonic()
+            component.train(train_td)
+            seconds = time.monotonic() - started
+            probabilities = component.predict_proba(texts)
+            print(f"\n{label}: trained in {seconds:.0f}s, temperature {component.temperature:.2f}")
+            for weight, threshold, ambiguity in SETTINGS:
+                acc, fallback, wrong = evaluate(probabilities, component.classes, rankings, gold,
+                                                weight, threshold, ambiguity)
+                print(f"  DIET weight {weight}, fallback {threshold}/{ambiguity}: accuracy "
+                      f"{acc:.4f}, nlu_fallback {fallback}, confident wrong {wrong}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
