@@ -49,6 +49,17 @@ def read_decisions(paths):
     return decisions, problems
 
 
+def with_intents(lines):
+    """(intent of the block the line is in, the line, its example text or None) per line."""
+    intent = None
+    for line in lines:
+        header = INTENT_HEADER.match(line)
+        if header:
+            intent = header.group(1)
+        example = EXAMPLE.match(line)
+        yield intent, line, (example.group(1) if example and intent else None)
+
+
 class NluFile:
     def __init__(self, path: Path):
         self.path = path
@@ -102,20 +113,15 @@ def main() -> int:
     matched = set()
     for f in files:
         keep = []
-        intent = None
-        for line in f.lines:
-            m = INTENT_HEADER.match(line)
-            if m:
-                intent = m.group(1)
-            e = EXAMPLE.match(line)
-            if e and intent is not None:
-                key = (intent, normalise(e.group(1)))
+        for intent, line, text in with_intents(f.lines):
+            if text is not None:
+                key = (intent, normalise(text))
                 new = decisions.get(key)
                 if new is not None and new != intent:
                     matched.add(key)
                     applied["deleted" if new == "DELETE" else "moved"] += 1
                     if new != "DELETE":
-                        to_move.setdefault(new, []).append(e.group(1).strip())
+                        to_move.setdefault(new, []).append(text.strip())
                     continue
             keep.append(line)
         f.lines = keep
@@ -123,14 +129,9 @@ def main() -> int:
     # Existing texts per intent, so a move never creates a duplicate.
     existing = {}
     for f in files:
-        intent = None
-        for line in f.lines:
-            m = INTENT_HEADER.match(line)
-            if m:
-                intent = m.group(1)
-            e = EXAMPLE.match(line)
-            if e and intent:
-                existing.setdefault(intent, set()).add(normalise(e.group(1)).lower())
+        for intent, _, text in with_intents(f.lines):
+            if text is not None:
+                existing.setdefault(intent, set()).add(normalise(text).lower())
 
     for new_intent, texts in to_move.items():
         texts = [t for t in dict.fromkeys(texts)
