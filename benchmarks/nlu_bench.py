@@ -498,14 +498,17 @@ def merge_default(results: Dict, meta: Dict, saved: Dict) -> None:
                 results[key]["by_source"]["default"] = res["by_source"]["default"]
 
 
-def saved_default_for(meta: Dict) -> Optional[Dict]:
-    """The --default-only figures, if they were measured on the same data and default config."""
-    if not DEFAULT_RESULTS_JSON.exists():
-        return None
-    saved = json.loads(DEFAULT_RESULTS_JSON.read_text(encoding="utf-8"))
-    same = (saved["meta"].get("data_digest") == meta.get("data_digest")
-            and saved["meta"].get("default_config_digest") == file_digest(DEFAULT_CONFIG))
-    return saved if same else None
+def saved_default_for(digest: str, paths=(DEFAULT_RESULTS_JSON, RESULTS_JSON)) -> Optional[Dict]:
+    """Saved default-pipeline figures measured on the same data and default config, if any
+    (the --default-only cache first, then the last full run)."""
+    for path in paths:
+        saved = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        meta = saved.get("meta", {})
+        if meta.get("data_digest") == digest \
+                and meta.get("default_config_digest") == file_digest(DEFAULT_CONFIG) \
+                and any("default" in r for r in saved.get("results", {}).values()):
+            return saved
+    return None
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -542,7 +545,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         saved["meta"]["pipeline_yaml"] = _pipeline_yaml(args.config.resolve())
         default = None
         if not any("default" in r for r in saved["results"].values()):
-            default = saved_default_for(saved["meta"])
+            default = saved_default_for(saved["meta"].get("data_digest", ""),
+                                        paths=(DEFAULT_RESULTS_JSON,))
             if default:
                 merge_default(saved["results"], saved["meta"], default)
                 print(f"default pipeline: figures of {default['meta']['date']} from "
@@ -561,16 +565,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     configs = {} if args.default_only else {"ours": args.config.resolve()}
     reused_default = None
     if not args.ours_only:
-        for path in (DEFAULT_RESULTS_JSON, RESULTS_JSON):
-            saved = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-            if args.reuse_default and not args.default_only \
-                    and saved.get("meta", {}).get("data_digest") == digest \
-                    and saved["meta"].get("default_config_digest") == file_digest(DEFAULT_CONFIG) \
-                    and any("default" in r for r in saved.get("results", {}).values()):
-                reused_default = saved
-                print(f"default pipeline: reusing results of {saved['meta']['date']} from "
-                      f"{path.name} (same training data, digest {digest[:12]})", flush=True)
-                break
+        if args.reuse_default and not args.default_only:
+            reused_default = saved_default_for(digest)
+            if reused_default:
+                print(f"default pipeline: reusing results of {reused_default['meta']['date']} "
+                      f"(same training data, digest {digest[:12]})", flush=True)
         if reused_default is None:
             configs["default"] = DEFAULT_CONFIG
     results: Dict[str, Dict] = {}
