@@ -160,22 +160,24 @@ def _quiet_rasa_logging() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def predict(model_path: str, texts: Sequence[str]) -> List[str]:
+def parse(model_path: str, texts: Sequence[str]) -> List[Dict]:
+    """Rasa's parse result for each text, with nothing printed or logged."""
     from rasa.core.agent import Agent
 
     _quiet_rasa_logging()
     loop = asyncio.new_event_loop()
-    out: List[str] = []
     try:
         with _silenced():
             agent = Agent.load(model_path)
             _quiet_rasa_logging()
-            for text in texts:
-                parsed = loop.run_until_complete(agent.parse_message(text))
-                out.append((parsed.get("intent") or {}).get("name") or FALLBACK)
-        return out
+            return [loop.run_until_complete(agent.parse_message(text)) for text in texts]
     finally:
         loop.close()
+
+
+def predict(model_path: str, texts: Sequence[str]) -> List[str]:
+    return [(parsed.get("intent") or {}).get("name") or FALLBACK
+            for parsed in parse(model_path, texts)]
 
 
 # ---------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ model shapes; the thresholds in config.yml were not tuned on this split.
 """
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import sys
@@ -75,7 +74,6 @@ def evaluate(probabilities, classes, rankings, gold, diet_weight, threshold, amb
 def main() -> int:
     warnings.filterwarnings("ignore")
     import nlu_bench
-    from rasa.core.agent import Agent
     from rasa.engine.graph import ExecutionContext, GraphSchema
     from rasa.engine.storage.local_model_storage import LocalModelStorage
     from rasa.engine.storage.resource import Resource
@@ -90,15 +88,8 @@ def main() -> int:
         tmp = Path(tmp)
         train_file = nlu_bench.write_training_data(train_td, tmp / "train.yml")
         model, took = nlu_bench.train(diet_only_config(tmp), train_file, tmp / "models", "diet")
-        nlu_bench._quiet_rasa_logging()
-        loop = asyncio.new_event_loop()
-        with nlu_bench._silenced():
-            agent = Agent.load(model)
-            nlu_bench._quiet_rasa_logging()
-            parsed = [loop.run_until_complete(agent.parse_message(t)) for t in texts]
-        loop.close()
         rankings = [[(r["name"], r["confidence"]) for r in p.get("intent_ranking", [])]
-                    for p in parsed]
+                    for p in nlu_bench.parse(model, texts)]
         diet_acc = sum((r[0][0] if r else None) == g for r, g in zip(rankings, gold)) / len(gold)
         print(f"{len(train_td.intent_examples)} training / {len(gold)} held-out examples; "
               f"DIET trained in {took:.0f}s; DIET alone (arg-max) {diet_acc:.4f}")

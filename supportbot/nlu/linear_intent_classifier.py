@@ -17,7 +17,7 @@ Two linear models are available (`model`):
   p = softmax(T * scores); `T` is fitted at training time on 3-fold out-of-fold scores of the
   training data by minimising the log-loss, so confidences (and with them the fallback
   thresholds) mean what they say. On our data it is more accurate than the logistic regression
-  and trains in seconds instead of minutes (figures in docs/benchmarks/nlu.md).
+  and trains in seconds instead of about a minute (figures in docs/benchmarks/nlu.md).
 - `logistic_regression`: multinomial logistic regression (probabilities directly, T = 1).
 
 The model is stored without pickle: the vocabularies as JSON, the IDF weights, coefficients and
@@ -91,6 +91,14 @@ def build_vectorizers(config: Dict[Text, Any]) -> Dict[str, Any]:
             preprocessor=preprocess if config["replace_shapes"] else None,
         ),
     }
+
+
+def featurise(vectorizers: Dict[str, Any], texts: Sequence[str], fit: bool = False):
+    """The word and character TF-IDF features side by side (fitting the vectorizers if asked)."""
+    from scipy.sparse import hstack
+
+    return hstack([vectorizers[k].fit_transform(texts) if fit else vectorizers[k].transform(texts)
+                   for k in VECTORIZERS]).tocsr()
 
 
 def both_sides(scores: np.ndarray) -> np.ndarray:
@@ -183,7 +191,6 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
 
     def _fit_temperature(self, texts: List[str], labels: List[str]) -> float:
         """The softmax temperature that best turns out-of-fold SVM scores into probabilities."""
-        from scipy.sparse import hstack
         from sklearn.model_selection import StratifiedKFold
 
         folds = int(self.config["calibration_folds"])
@@ -197,10 +204,8 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=42)
         for train_idx, test_idx in splitter.split(texts, labels):
             vectorizers = build_vectorizers(self.config)
-            fit = hstack([vectorizers[k].fit_transform([texts[i] for i in train_idx])
-                          for k in VECTORIZERS]).tocsr()
-            apply = hstack([vectorizers[k].transform([texts[i] for i in test_idx])
-                            for k in VECTORIZERS]).tocsr()
+            fit = featurise(vectorizers, [texts[i] for i in train_idx], fit=True)
+            apply = featurise(vectorizers, [texts[i] for i in test_idx])
             model = self._new_model().fit(fit, y[train_idx])
             scores[np.ix_(test_idx, model.classes_)] = both_sides(model.decision_function(apply))
         grid = np.exp(np.linspace(np.log(0.5), np.log(50.0), 60))
@@ -209,8 +214,6 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         return float(grid[int(np.argmin(losses))])
 
     def train(self, training_data: TrainingData) -> Resource:
-        from scipy.sparse import hstack
-
         examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
         if len({e.get(INTENT) for e in examples}) < 2:
             logger.warning("LinearIntentClassifier needs at least two intents; not trained.")
@@ -218,7 +221,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         texts = [e.get(TEXT) for e in examples]
         labels = [e.get(INTENT) for e in examples]
         self.vectorizers = build_vectorizers(self.config)
-        features = hstack([self.vectorizers[k].fit_transform(texts) for k in VECTORIZERS]).tocsr()
+        features = featurise(self.vectorizers, texts, fit=True)
         model = self._new_model()
         model.fit(features, labels)
         self.coef = model.coef_.astype(np.float32)
@@ -234,9 +237,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
     # ------------------------------------------------------------------ inference
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        from scipy.sparse import hstack
-
-        features = hstack([self.vectorizers[k].transform(texts) for k in VECTORIZERS]).tocsr()
+        features = featurise(self.vectorizers, texts)
         scores = both_sides(np.asarray(features @ self.coef.T) + self.intercept)
         return softmax(self.temperature * scores)
 
