@@ -23,13 +23,14 @@ help:
 
 # --- install: a Python 3.10 venv with the exact pins of requirements/lock.txt -------------
 install: $(STAMPS)/installed
-$(STAMPS)/installed: requirements/base.in requirements/lock.txt pyproject.toml scripts/find_python310.sh
+$(STAMPS)/installed: requirements/base.in requirements/lock.txt requirements/no-deps.txt pyproject.toml scripts/find_python310.sh
 	@py=$$(scripts/find_python310.sh) || exit 1; \
 	if [ -x $(PY) ] && ! $(PY) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 10) else 1)'; then \
 	  echo "$(VENV) is not Python 3.10: recreating it"; rm -rf $(VENV); fi; \
 	if [ ! -x $(PY) ]; then echo "creating $(VENV) with $$py"; "$$py" -m venv $(VENV) || exit 1; fi
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip==24.0"
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/base.in -c requirements/lock.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements/no-deps.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@mkdir -p $(STAMPS) && touch $@
 	@echo "installed: $$($(RASA) --version 2>/dev/null | grep -E '^Rasa Version' | tr -s ' ')"

@@ -93,12 +93,17 @@ def build_vectorizers(config: Dict[Text, Any]) -> Dict[str, Any]:
     }
 
 
-def featurise(vectorizers: Dict[str, Any], texts: Sequence[str], fit: bool = False):
-    """The word and character TF-IDF features side by side (fitting the vectorizers if asked)."""
-    from scipy.sparse import hstack
+def featurise(vectorizers: Dict[str, Any], texts: Sequence[str], fit: bool = False,
+              embeddings: Optional[np.ndarray] = None, embedding_weight: float = 1.0):
+    """The word and character TF-IDF features side by side (fitting the vectorizers if asked),
+    followed by the sentence embeddings times `embedding_weight` when given."""
+    from scipy.sparse import csr_matrix, hstack
 
-    return hstack([vectorizers[k].fit_transform(texts) if fit else vectorizers[k].transform(texts)
-                   for k in VECTORIZERS]).tocsr()
+    blocks = [vectorizers[k].fit_transform(texts) if fit else vectorizers[k].transform(texts)
+              for k in VECTORIZERS]
+    if embeddings is not None:
+        blocks.append(csr_matrix(np.asarray(embeddings, dtype=np.float64) * embedding_weight))
+    return hstack(blocks).tocsr()
 
 
 def both_sides(scores: np.ndarray) -> np.ndarray:
@@ -133,6 +138,9 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             "calibration_folds": 3,
             # replace emails, order references, amounts, dates, codes by placeholder words
             "replace_shapes": True,
+            # append all-MiniLM-L6-v2 sentence embeddings (supportbot.nlu.sentence_encoder)
+            "sentence_embeddings": False,
+            "sentence_embedding_weight": 1.0,
             "max_iter": 3000,
             # weight of the ranking an earlier classifier (DIET) left on the message; 0 = ignore
             "upstream_weight": 0.3,
@@ -141,7 +149,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
 
     @staticmethod
     def required_packages() -> List[Text]:
-        return ["sklearn"]
+        return ["sklearn", "onnxruntime", "tokenizers"]
 
     def __init__(
         self,
@@ -153,6 +161,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         intercept: Optional[np.ndarray] = None,
         classes: Optional[Sequence[str]] = None,
         temperature: float = 1.0,
+        sentence_encoder: Optional[str] = None,
     ) -> None:
         self.config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
@@ -162,6 +171,8 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         self.intercept = intercept
         self.classes = list(classes or [])
         self.temperature = float(temperature)
+        # the encoder the coefficients were trained with (None: TF-IDF only); set by train/load
+        self.sentence_encoder = sentence_encoder
 
     @classmethod
     def create(
@@ -189,7 +200,20 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         raise ValueError(f"LinearIntentClassifier: unknown model {kind!r} "
                          "(use 'linear_svm' or 'logistic_regression')")
 
-    def _fit_temperature(self, texts: List[str], labels: List[str]) -> float:
+    def _embeddings(self, texts: Sequence[str]) -> Optional[np.ndarray]:
+        if not self.sentence_encoder:
+            return None
+        from supportbot.nlu.sentence_encoder import shared_encoder
+
+        return shared_encoder().encode(texts)
+
+    def _features(self, vectorizers, texts: Sequence[str], embeddings: Optional[np.ndarray],
+                  fit: bool = False):
+        return featurise(vectorizers, texts, fit=fit, embeddings=embeddings,
+                         embedding_weight=float(self.config["sentence_embedding_weight"]))
+
+    def _fit_temperature(self, texts: List[str], labels: List[str],
+                         embeddings: Optional[np.ndarray] = None) -> float:
         """The softmax temperature that best turns out-of-fold SVM scores into probabilities."""
         from sklearn.model_selection import StratifiedKFold
 
@@ -204,8 +228,10 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=42)
         for train_idx, test_idx in splitter.split(texts, labels):
             vectorizers = build_vectorizers(self.config)
-            fit = featurise(vectorizers, [texts[i] for i in train_idx], fit=True)
-            apply = featurise(vectorizers, [texts[i] for i in test_idx])
+            part = (lambda idx: None) if embeddings is None else (lambda idx: embeddings[idx])
+            fit = self._features(vectorizers, [texts[i] for i in train_idx], part(train_idx),
+                                 fit=True)
+            apply = self._features(vectorizers, [texts[i] for i in test_idx], part(test_idx))
             model = self._new_model().fit(fit, y[train_idx])
             scores[np.ix_(test_idx, model.classes_)] = both_sides(model.decision_function(apply))
         grid = np.exp(np.linspace(np.log(0.5), np.log(50.0), 60))
@@ -220,24 +246,28 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             return self._resource
         texts = [e.get(TEXT) for e in examples]
         labels = [e.get(INTENT) for e in examples]
+        from supportbot.nlu.sentence_encoder import MODEL_ID
+
+        self.sentence_encoder = MODEL_ID if self.config["sentence_embeddings"] else None
+        embeddings = self._embeddings(texts)
         self.vectorizers = build_vectorizers(self.config)
-        features = featurise(self.vectorizers, texts, fit=True)
+        features = self._features(self.vectorizers, texts, embeddings, fit=True)
         model = self._new_model()
         model.fit(features, labels)
         self.coef = model.coef_.astype(np.float32)
         self.intercept = np.atleast_1d(model.intercept_).astype(np.float32)
         self.classes = [str(c) for c in model.classes_]
-        self.temperature = (self._fit_temperature(texts, labels)
+        self.temperature = (self._fit_temperature(texts, labels, embeddings)
                             if self.config["model"] == "linear_svm" else 1.0)
-        logger.debug("LinearIntentClassifier: %s, temperature %.2f", self.config["model"],
-                     self.temperature)
+        logger.debug("LinearIntentClassifier: %s, temperature %.2f, sentence encoder %s",
+                     self.config["model"], self.temperature, self.sentence_encoder)
         self.persist()
         return self._resource
 
     # ------------------------------------------------------------------ inference
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        features = featurise(self.vectorizers, texts)
+        features = self._features(self.vectorizers, texts, self._embeddings(texts))
         scores = both_sides(np.asarray(features @ self.coef.T) + self.intercept)
         return softmax(self.temperature * scores)
 
@@ -275,6 +305,8 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
     def persist(self) -> None:
         with self._model_storage.write_to(self._resource) as directory:
             meta = {"classes": self.classes, "temperature": self.temperature,
+                    "sentence_encoder": self.sentence_encoder,
+                    "sentence_embedding_weight": float(self.config["sentence_embedding_weight"]),
                     "vectorizers": {}}
             arrays = {"coef": self.coef, "intercept": self.intercept}
             for key in VECTORIZERS:
@@ -308,6 +340,16 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             logger.warning("LinearIntentClassifier: no trained model found; it will do nothing.")
             return cls.create(config, model_storage, resource, execution_context)
         merged = {**cls.get_default_config(), **config}
+        encoder = meta.get("sentence_encoder")
+        if encoder:
+            from supportbot.nlu.sentence_encoder import MODEL_ID, shared_encoder
+
+            if encoder != MODEL_ID:
+                raise ValueError(f"LinearIntentClassifier was trained with sentence encoder "
+                                 f"{encoder!r} but this installation has {MODEL_ID!r}: retrain")
+            shared_encoder()  # load it now: a missing package fails here, not on a message
+            config = {**config, "sentence_embedding_weight": float(
+                meta.get("sentence_embedding_weight", merged["sentence_embedding_weight"]))}
         vectorizers = build_vectorizers(merged)
         for key in VECTORIZERS:
             vec = vectorizers[key]
@@ -322,4 +364,5 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             intercept=arrays["intercept"],
             classes=meta["classes"],
             temperature=float(meta.get("temperature", 1.0)),
+            sentence_encoder=encoder,
         )

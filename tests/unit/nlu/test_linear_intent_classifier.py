@@ -161,3 +161,45 @@ def test_two_intents_give_a_two_way_distribution(storage, context):
 def test_unknown_model_name_is_a_clear_error(storage, context):
     with pytest.raises(ValueError, match="unknown model"):
         trained(storage, context, model="forest")
+
+
+def test_sentence_embeddings_persist_and_reload_identically(storage, context):
+    component = trained(storage, context, sentence_embeddings=True, upstream_weight=0.0)
+    assert component.sentence_encoder == "all-MiniLM-L6-v2-onnx-int8"
+    # 384 embedding columns follow the TF-IDF ones
+    n_tfidf = sum(len(v.vocabulary_) for v in component.vectorizers.values())
+    assert component.coef.shape[1] == n_tfidf + 384
+    # the loaded model uses the embeddings because the stored model says so, whatever the config
+    loaded = LinearIntentClassifier.load(
+        {**LinearIntentClassifier.get_default_config(), "upstream_weight": 0.0},
+        storage, Resource("linear"), context)
+    assert loaded.sentence_encoder == component.sentence_encoder
+    texts = ["could you reimburse me", "the bank refused my card", "good evening"]
+    np.testing.assert_allclose(loaded.predict_proba(texts), component.predict_proba(texts),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_sentence_embeddings_carry_meaning_the_ngrams_do_not(storage, context):
+    # none of these words occur in the training examples; only the encoder links them
+    component = trained(storage, context, sentence_embeddings=True, upstream_weight=0.0)
+    plain = trained(storage, context, sentence_embeddings=False, upstream_weight=0.0)
+    text = "could you reimburse what I paid"
+    with_meaning = {r["name"]: r["confidence"]
+                    for r in classify(component, text).get(INTENT_RANKING_KEY)}
+    without = {r["name"]: r["confidence"] for r in classify(plain, text).get(INTENT_RANKING_KEY)}
+    assert max(with_meaning, key=with_meaning.get) == "request_refund"
+    assert with_meaning["request_refund"] > without["request_refund"]
+
+
+def test_a_model_trained_with_another_encoder_is_refused(storage, context):
+    import json
+
+    trained(storage, context, sentence_embeddings=True, upstream_weight=0.0)
+    with storage.write_to(Resource("linear")) as directory:
+        path = directory / "linear_intent_classifier.json"
+        meta = json.loads(path.read_text())
+        meta["sentence_encoder"] = "some-other-model"
+        path.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="retrain"):
+        LinearIntentClassifier.load(LinearIntentClassifier.get_default_config(),
+                                    storage, Resource("linear"), context)
