@@ -36,6 +36,8 @@ OOS = "out_of_scope"
 VARIANTS = {
     "logistic regression C=30": {"model": "logistic_regression", "C": 30},
     "linear SVM C=1": {"model": "linear_svm", "C": 1.0},
+    "linear SVM C=1 + sentence embeddings": {"model": "linear_svm", "C": 1.0,
+                                             "sentence_embeddings": True},
 }
 SETTINGS = [(0.0, 0.0, 0.0), (0.2, 0.0, 0.0), (0.2, 0.3, 0.05)]  # (DIET weight, threshold, ambiguity)
 

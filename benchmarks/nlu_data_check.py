@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """Training-data check: which of OUR examples does a cross-validated linear model label differently?
 
-A fast (seconds, no Rasa training) TF-IDF word + character n-gram linear SVM is trained with
-5-fold cross-validation over data/nlu.yml + data/nlu/*.yml. Examples it gets wrong are either
+A fast (about a minute, no Rasa training) linear SVM over the shipped classifier's features
+(TF-IDF word + character n-grams and, unless --no-embeddings, the MiniLM sentence embeddings of
+supportbot/nlu/sentence_encoder.py) is trained with 5-fold cross-validation over data/nlu.yml +
+data/nlu/*.yml. Examples it gets wrong are either
 mislabelled, ambiguous without context, or a phrasing the data covers only once. Reading this list
 is how the training data is cleaned and where new examples are most needed. It reads only our own
 data (never ../shared/benchmarks).
@@ -24,6 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO))
 
 
 def main() -> int:
@@ -31,28 +34,38 @@ def main() -> int:
     ap.add_argument("--intents", default="", help="comma-separated: only errors touching these")
     ap.add_argument("--summary", action="store_true", help="numbers only, no example list")
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--no-embeddings", action="store_true",
+                    help="n-grams only (faster; what the classifier used before 2026-11-24)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
 
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline, make_union
+    from sklearn.model_selection import StratifiedKFold
     from sklearn.svm import LinearSVC
 
     import nlu_bench
+    from supportbot.nlu.linear_intent_classifier import (
+        LinearIntentClassifier, build_vectorizers, featurise, rows)
 
     td = nlu_bench.load_our_data()
     texts = [m.get("text") for m in td.intent_examples]
     gold = [m.get("intent") for m in td.intent_examples]
-    model = make_pipeline(
-        make_union(
-            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
-        ),
-        LinearSVC(C=0.5),
-    )
+    config = LinearIntentClassifier.get_default_config()
+    embeddings = None
+    if not args.no_embeddings:
+        from supportbot.nlu.sentence_encoder import shared_encoder
+
+        embeddings = shared_encoder().encode(texts)
     folds = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=42)
-    pred = cross_val_predict(model, texts, gold, cv=folds, n_jobs=1)
+    pred = [None] * len(texts)
+    for train_idx, test_idx in folds.split(texts, gold):
+        vectorizers = build_vectorizers(config)
+        fit = featurise(vectorizers, [texts[i] for i in train_idx], fit=True,
+                        embeddings=rows(embeddings, train_idx))
+        model = LinearSVC(C=1.0, max_iter=3000).fit(fit, [gold[i] for i in train_idx])
+        apply = featurise(vectorizers, [texts[i] for i in test_idx],
+                          embeddings=rows(embeddings, test_idx))
+        for i, p in zip(test_idx, model.predict(apply)):
+            pred[i] = p
 
     seen = defaultdict(set)
     for t, g in zip(texts, gold):

@@ -106,6 +106,11 @@ def featurise(vectorizers: Dict[str, Any], texts: Sequence[str], fit: bool = Fal
     return hstack(blocks).tocsr()
 
 
+def rows(embeddings: Optional[np.ndarray], index) -> Optional[np.ndarray]:
+    """The embeddings of some examples (None stays None)."""
+    return None if embeddings is None else embeddings[index]
+
+
 def both_sides(scores: np.ndarray) -> np.ndarray:
     """A binary linear model scores only the second class (s); softmax([-s/2, s/2]) equals the
     sigmoid of s, so two intents work like many."""
@@ -228,10 +233,10 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=42)
         for train_idx, test_idx in splitter.split(texts, labels):
             vectorizers = build_vectorizers(self.config)
-            part = (lambda idx: None) if embeddings is None else (lambda idx: embeddings[idx])
-            fit = self._features(vectorizers, [texts[i] for i in train_idx], part(train_idx),
-                                 fit=True)
-            apply = self._features(vectorizers, [texts[i] for i in test_idx], part(test_idx))
+            fit = self._features(vectorizers, [texts[i] for i in train_idx],
+                                 rows(embeddings, train_idx), fit=True)
+            apply = self._features(vectorizers, [texts[i] for i in test_idx],
+                                   rows(embeddings, test_idx))
             model = self._new_model().fit(fit, y[train_idx])
             scores[np.ix_(test_idx, model.classes_)] = both_sides(model.decision_function(apply))
         grid = np.exp(np.linspace(np.log(0.5), np.log(50.0), 60))

