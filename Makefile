@@ -70,8 +70,9 @@ test-e2e: install train browser
 test: install validate train browser test-stories
 	$(BIN)/pytest tests
 
-bench: install
+bench: install train
 	$(PY) benchmarks/nlu_bench.py --reuse-default --full-data
+	$(PY) benchmarks/nlu_bench.py --latency
 	$(PY) benchmarks/faq_bench.py
 
 clean:

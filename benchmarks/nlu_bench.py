@@ -52,6 +52,7 @@ OUR_CONFIG = REPO / "config.yml"
 DEFAULT_CONFIG = REPO / "benchmarks" / "default_config.yml"
 REPORT_DIR = REPO / "docs" / "benchmarks"
 RESULTS_JSON = REPORT_DIR / "nlu_results.json"
+SHIPPED_MODEL = REPO / "models" / "supportbot.tar.gz"
 DEFAULT_RESULTS_JSON = REPORT_DIR / "nlu_default_results.json"
 SEED = 42
 FALLBACK = "nlu_fallback"
@@ -160,19 +161,40 @@ def _quiet_rasa_logging() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def parse(model_path: str, texts: Sequence[str]) -> List[Dict]:
-    """Rasa's parse result for each text, with nothing printed or logged."""
+def parse(model_path: str, texts: Sequence[str],
+          seconds: Optional[List[float]] = None) -> List[Dict]:
+    """Rasa's parse result for each text, with nothing printed or logged (and, if `seconds` is
+    given, the wall-clock time of each parse appended to it)."""
     from rasa.core.agent import Agent
 
     _quiet_rasa_logging()
     loop = asyncio.new_event_loop()
+    parsed = []
     try:
         with _silenced():
             agent = Agent.load(model_path)
             _quiet_rasa_logging()
-            return [loop.run_until_complete(agent.parse_message(text)) for text in texts]
+            for text in texts:
+                started = time.perf_counter()
+                parsed.append(loop.run_until_complete(agent.parse_message(text)))
+                if seconds is not None:
+                    seconds.append(time.perf_counter() - started)
+        return parsed
     finally:
         loop.close()
+
+
+def measure_latency(model_path: str, texts: Sequence[str]) -> Dict:
+    """Per-message parse time of a trained model (one message at a time, after a warm-up)."""
+    import numpy as np
+
+    seconds: List[float] = []
+    parse(model_path, [texts[0], *texts], seconds)
+    ms = np.array(seconds[1:]) * 1000  # the first parse warms the model up
+    return {"model": str(model_path), "n": len(texts), "median_ms": float(np.median(ms)),
+            "p95_ms": float(np.percentile(ms, 95)), "max_ms": float(ms.max()),
+            "date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, "
+            f"{os.cpu_count()} cores"}
 
 
 def predict(model_path: str, texts: Sequence[str]) -> List[str]:
@@ -408,6 +430,13 @@ def write_report(results: Dict, meta: Dict) -> Path:
     for k in ("ours", "default", "ours_full"):
         if meta["train_seconds"].get(k):
             lines.append(f"| {k} | {meta['train_seconds'][k]:.0f} |")
+    latency = meta.get("latency")
+    if latency:
+        lines += ["", f"## Parse time per message (`--latency`, {latency['date']}, "
+                      f"{latency['machine']})", "",
+                  f"`{Path(latency['model']).name}`, {latency['n']} held-out messages parsed one "
+                  f"at a time (NLU pipeline only): median {latency['median_ms']:.1f} ms, p95 "
+                  f"{latency['p95_ms']:.1f} ms, max {latency['max_ms']:.1f} ms."]
     for key, title in (("heldout", "Held-out split (20 % of our data)"),
                        ("external", "External `intents.csv`"),
                        ("bitext", "External `intents_bitext.csv`")):
@@ -533,6 +562,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                          "~1 h to train on 2 cores")
     ap.add_argument("--full-data", action="store_true",
                     help="also train ours on 100 %% of the data and score the external sets")
+    ap.add_argument("--latency", nargs="?", const=str(SHIPPED_MODEL), default=None,
+                    metavar="MODEL",
+                    help="time parsing 500 held-out messages one by one with a trained model "
+                         "(default: the shipped models/supportbot.tar.gz) and add it to the "
+                         "report; no training")
     ap.add_argument("--show-heldout-errors", action="store_true",
                     help="print misclassified HELD-OUT examples (our own data only)")
     args = ap.parse_args(argv)
@@ -541,6 +575,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     for noisy in ("rasa", "tensorflow", "absl", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     os.chdir(REPO)
+
+    if args.latency:
+        if not Path(args.latency).exists():
+            ap.error(f"no trained model at {args.latency} (run `make train`)")
+        _, test_td = load_our_data().train_test_split(train_frac=0.8, random_seed=SEED)
+        texts = [m.get("text") for m in test_td.intent_examples][:500]
+        latency = measure_latency(args.latency, texts)
+        print(f"parse time per message: median {latency['median_ms']:.1f} ms, p95 "
+              f"{latency['p95_ms']:.1f} ms, max {latency['max_ms']:.1f} ms (n={latency['n']})")
+        if RESULTS_JSON.exists() and not args.no_report:
+            saved = json.loads(RESULTS_JSON.read_text(encoding="utf-8"))
+            saved["meta"]["latency"] = latency
+            RESULTS_JSON.write_text(json.dumps(saved, indent=2))
+            print(f"report: {write_report(saved['results'], saved['meta']).relative_to(REPO)}")
+        return 0
 
     if args.report_only:
         saved = json.loads(RESULTS_JSON.read_text(encoding="utf-8"))
