@@ -481,9 +481,10 @@ def write_report(results: Dict, meta: Dict) -> Path:
         "14 messages to `nlu_fallback` instead of 21). The embeddings cost training time (the "
         "linear model trains in about 150 s instead of 7 s, mostly encoding the examples) and "
         "parse time (section 'Parse time per message'). DIET has no transformer layers "
-        "(earlier trials found 1-2 layers no better and 3-8x slower on 2 cores); the thresholds and the DIET weight were never "
-        "tuned on a held-out split. Entities come from `supportbot.nlu.pattern_entities.PatternEntityExtractor` "
-        "(spaCy EntityRuler built in code), not from DIET, so DIET's entity head is off.",
+        "(earlier trials found 1-2 layers no better and 3-8x slower on 2 cores); the "
+        "thresholds and the DIET weight were never tuned on a held-out split. Entities come "
+        "from `supportbot.nlu.pattern_entities.PatternEntityExtractor` (spaCy EntityRuler "
+        "built in code), not from DIET, so DIET's entity head is off.",
     ]
     lines += [
         "",
@@ -503,8 +504,7 @@ def write_report(results: Dict, meta: Dict) -> Path:
         "written the benchmark folder was moved out of reach; afterwards "
         "`tests/unit/nlu/test_training_data_hygiene.py` found lines identical to benchmark "
         "sentences (5 generic phrases on the first pass, 5 more in the next two rounds, none in "
-        "the third), "
-        "which were removed by script without being displayed.",
+        "the third), which were removed by script without being displayed.",
     ]
     lines += ["", "## Weakest intents (ours)", ""]
     for key in ("heldout", "external", "bitext"):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Training-data check: which of OUR examples does a cross-validated linear model label differently?
 
-A fast (about a minute, no Rasa training) linear SVM over the shipped classifier's features
+A fast (a few minutes on 2 cores, no Rasa training) linear SVM over the shipped classifier's features
 (TF-IDF word + character n-grams and, unless --no-embeddings, the MiniLM sentence embeddings of
 supportbot/nlu/sentence_encoder.py) is trained with 5-fold cross-validation over data/nlu.yml +
 data/nlu/*.yml. Examples it gets wrong are either
