@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Dict, List, Optional, Text
+from typing import Any
 
 from dateutil import parser as date_parser
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -17,25 +17,24 @@ from rasa_sdk.types import DomainDict
 
 from actions import runtime
 from actions.common import format_date, format_money
+from actions.context import TaskContext
+from actions.handoff import hand_off
+from supportbot.core.timeutil import utcnow
+from supportbot.core.vocabulary import TEAM_CUSTOMER_SERVICE, parse_money
 
 
-def parse_amount(value: Any) -> Optional[int]:
-    """'49', '49.00', '49,90', '1,049.00' -> minor units."""
-    text = re.sub(r"[^\d.,]", "", str(value or ""))
-    if not text:
+def amount_minor(amount: Any, currency: str | None) -> int | None:
+    """The amount and currency slots (the NLU's normalised entities) in minor units."""
+    if amount is None:
         return None
-    if re.search(r",\d{2}$", text) and "." not in text[-3:]:
-        text = text.replace(".", "").replace(",", ".")
-    else:
-        text = text.replace(",", "")
     try:
-        return round(float(text) * 100)
+        return parse_money(amount, currency)
     except ValueError:
         return None
 
 
-def parse_date(value: Any, today: Optional[dt.date] = None) -> Optional[dt.date]:
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+def parse_date(value: Any, today: dt.date | None = None) -> dt.date | None:
+    today = today or utcnow().date()
     text = str(value or "").strip().lower()
     if not text:
         return None
@@ -58,11 +57,11 @@ def parse_date(value: Any, today: Optional[dt.date] = None) -> Optional[dt.date]
 
 
 class ActionExplainUnknownCharge(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_explain_unknown_charge"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> List[EventType]:
+            domain: DomainDict) -> list[EventType]:
         dispatcher.utter_message(
             text="We're an online reseller: software companies sell their products through us, so the "
                  "charge on your statement carries our name rather than the software's. You (or someone "
@@ -73,18 +72,18 @@ class ActionExplainUnknownCharge(Action):
 
 
 class ValidateChargeLookupForm(FormValidationAction):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "validate_charge_lookup_form"
 
     def validate_amount(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                        domain: DomainDict) -> Dict[Text, Any]:
-        if parse_amount(value) is None:
+                        domain: DomainDict) -> dict[str, Any]:
+        if amount_minor(value, tracker.get_slot("currency")) is None:
             dispatcher.utter_message(text="Please give the amount as a number, like 49.99.")
             return {"amount": None}
         return {"amount": str(value)}
 
     def validate_date(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                      domain: DomainDict) -> Dict[Text, Any]:
+                      domain: DomainDict) -> dict[str, Any]:
         parsed = parse_date(value)
         if parsed is None:
             dispatcher.utter_message(text="I couldn't read that date. Could you write it like 18 November 2026?")
@@ -92,7 +91,7 @@ class ValidateChargeLookupForm(FormValidationAction):
         return {"date": parsed.isoformat()}
 
     def validate_card_last4(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                            domain: DomainDict) -> Dict[Text, Any]:
+                            domain: DomainDict) -> dict[str, Any]:
         digits = re.sub(r"\D", "", str(value or ""))
         if len(digits) != 4:
             dispatcher.utter_message(text="I only need the last 4 digits of the card, nothing more.")
@@ -101,20 +100,17 @@ class ValidateChargeLookupForm(FormValidationAction):
 
 
 class ActionLookupCharge(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_lookup_charge"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> List[EventType]:
-        from actions.handoff import hand_off
-        from actions.tasks import TaskContext
-
-        amount_minor = parse_amount(tracker.get_slot("amount"))
+            domain: DomainDict) -> list[EventType]:
+        currency = tracker.get_slot("currency")
+        amount = amount_minor(tracker.get_slot("amount"), currency)
         on_date = parse_date(tracker.get_slot("date"))
         last4 = tracker.get_slot("card_last4")
-        currency = tracker.get_slot("currency")
         svc = runtime.services()
-        hints = svc.find_charges(tracker.sender_id, amount_minor=amount_minor, currency=currency,
+        hints = svc.find_charges(tracker.sender_id, amount_minor=amount, currency=currency,
                                  on_date=on_date, card_last4=last4)
         clear = [SlotSet("amount", None), SlotSet("date", None), SlotSet("card_last4", None),
                  SlotSet("currency", None)]
@@ -128,11 +124,13 @@ class ActionLookupCharge(Action):
                      "refund; if you still don't recognise it, our Customer Service team will look into it.",
                 buttons=[{"title": "I'd like a refund", "payload": "/request_refund"},
                          {"title": "It's mine, thanks", "payload": "/thanks"},
-                         {"title": "I still don't recognise it", "payload": '/contact_human{"handoff_team": "customer_service"}'}])
+                         {"title": "I still don't recognise it",
+                          "payload": f'/contact_human{{"handoff_team": "{TEAM_CUSTOMER_SERVICE}"}}'}])
             return clear
         dispatcher.utter_message(
-            text=f"I couldn't match a charge of {format_money(amount_minor, currency)} on "
+            text=f"I couldn't match a charge of {format_money(amount, currency)} on "
                  f"{format_date(on_date)} to a card ending {last4}. Our Customer Service team can search further.")
         ctx = TaskContext(dispatcher, tracker, svc)
-        return clear + hand_off(ctx, "customer_service", "unknown_charge",
-                                f"Unrecognised charge: {format_money(amount_minor, currency)} on {on_date}, card ending {last4}")
+        return clear + hand_off(ctx, None, "unknown_charge",
+                                f"Unrecognised charge: {format_money(amount, currency)} on {on_date}, "
+                                f"card ending {last4}")

@@ -1,12 +1,14 @@
 """Small helpers shared by the topic modules: formatting, task names, transcripts."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 
 from supportbot.core import vocabulary
+from supportbot.core.refund_policy import DecisionOutcome
+from supportbot.core.vocabulary import StatusEnum
 
 # Intents whose path starts with finding and verifying the customer's order.
 ORDER_TASKS = (
@@ -24,11 +26,6 @@ ORDER_TASKS = (
     "technical_support",
 )
 REFUND_TASKS = ("request_refund", "duplicate_charge")
-
-TEAM_NAMES = {
-    "customer_service": "Customer Service",
-    "payment_processing": "Payment Processing",
-}
 
 # Friendly names for intents, used by the "did you mean ...?" buttons.
 INTENT_TITLES = {
@@ -64,18 +61,27 @@ TASK_SLOTS = (
     "code_sent_ref",
 )
 
-REFUND_REASONS = {
-    "duplicate_order": "Duplicate order",
-    "wrong_product_ordered": "Wrong product ordered",
-    "product_not_working": "Product doesn't work",
-    "no_longer_needed": "No longer needed",
-    "unintended_renewal": "Didn't mean to renew",
-    "other": "Another reason",
-}
+
+class RefundRoute(StatusEnum):
+    """The values of the `refund_route` slot (domain.yml)."""
+
+    AUTOMATIC = "automatic"
+    HANDOFF = "handoff"
+    ALREADY_REFUNDED = "already_refunded"
+    NOTHING_TO_REFUND = "nothing_to_refund"
+
+    @classmethod
+    def of(cls, outcome: DecisionOutcome) -> RefundRoute:
+        """The route for the core's `RefundDecision.outcome`."""
+        return {
+            DecisionOutcome.AUTOMATIC_REFUND: cls.AUTOMATIC,
+            DecisionOutcome.ALREADY_REFUNDED: cls.ALREADY_REFUNDED,
+            DecisionOutcome.NOTHING_TO_REFUND: cls.NOTHING_TO_REFUND,
+        }.get(outcome, cls.HANDOFF)
 
 
-def format_money(amount_minor: Optional[int], currency: Optional[str]) -> str:
-    if amount_minor is None or not currency:
+def format_money(amount_minor: int | None, currency: str | None) -> str:
+    if amount_minor is None:
         return "the full amount"
     return vocabulary.format_money(amount_minor, currency)
 
@@ -84,22 +90,18 @@ def format_date(value: Any) -> str:
     if value is None:
         return "an unknown date"
     try:
-        return value.strftime("%-d %B %Y")
-    except AttributeError:
+        return vocabulary.format_date(value)
+    except (AttributeError, TypeError, ValueError):
         return str(value)
 
 
-def describe_payment(payment_method: Optional[str], card_brand: Optional[str],
-                     card_last4: Optional[str]) -> str:
-    """'the Visa ending 4242', 'your PayPal account', ..."""
-    if card_last4:
-        brand = vocabulary.CARD_BRAND_LABELS.get(card_brand or "", "card")
-        return f"the {brand} ending {card_last4}"
-    label = vocabulary.PAYMENT_METHOD_LABELS.get(payment_method or "")
-    return f"your {label}" if label else "the original payment method"
+def format_business_days(days: tuple[int, int]) -> str:
+    """`(5, 10)` -> `"5-10 business days"` (a typical delay as the core states it)."""
+    low, high = days
+    return f"{low} business days" if low == high else f"{low}-{high} business days"
 
 
-def clear_task_slots() -> List[EventType]:
+def clear_task_slots() -> list[EventType]:
     return [SlotSet(name, None) for name in TASK_SLOTS]
 
 
@@ -108,13 +110,14 @@ def is_verified(tracker: Tracker) -> bool:
     return bool(ref) and tracker.get_slot("verified_ref") == ref
 
 
-def refund_target(tracker: Tracker) -> Optional[Text]:
-    return tracker.get_slot("refund_target_ref") or tracker.get_slot("order_ref")
+def refund_target(tracker: Tracker) -> str | None:
+    target: str | None = tracker.get_slot("refund_target_ref") or tracker.get_slot("order_ref")
+    return target
 
 
-def transcript(tracker: Tracker, limit: int = 60) -> List[Dict[str, Any]]:
+def transcript(tracker: Tracker, limit: int = 60) -> list[dict[str, Any]]:
     """The conversation so far as [{"from": "customer"|"bot", "text": ...}] (newest last)."""
-    lines: List[Dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
     for event in tracker.events:
         if event.get("event") == "user" and event.get("text"):
             lines.append({"from": "customer", "text": event["text"], "at": event.get("timestamp")})
@@ -123,5 +126,5 @@ def transcript(tracker: Tracker, limit: int = 60) -> List[Dict[str, Any]]:
     return lines[-limit:]
 
 
-def latest_text(tracker: Tracker) -> Text:
+def latest_text(tracker: Tracker) -> str:
     return (tracker.latest_message or {}).get("text") or ""

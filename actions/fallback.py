@@ -2,8 +2,6 @@
 to rephrase, then the FAQ, then a person. Never a confident wrong answer."""
 from __future__ import annotations
 
-from typing import List, Text
-
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
@@ -15,13 +13,13 @@ from actions.knowledge import HUMAN_BUTTON
 
 
 class ActionDefaultAskAffirmation(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_default_ask_affirmation"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> List[EventType]:
+            domain: DomainDict) -> list[EventType]:
         ranking = tracker.latest_message.get("intent_ranking") or []
-        buttons = []
+        buttons: list[dict[str, str]] = []
         for entry in ranking:
             name = entry.get("name")
             if name in INTENT_TITLES and len(buttons) < 3:
@@ -35,18 +33,17 @@ class ActionDefaultAskAffirmation(Action):
 class ActionDefaultFallback(Action):
     """Last stage: try the knowledge base with the customer's words, else offer a person."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_default_fallback"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> List[EventType]:
+            domain: DomainDict) -> list[EventType]:
         question = latest_text(tracker)
         kb = runtime.get_optional_knowledge()
-        if kb is not None and question:
-            hits = kb.search(question, k=1)
-            if hits and hits[0].confidence >= kb.threshold:
-                dispatcher.utter_message(text=hits[0].article.format_chat())
-                return [UserUtteranceReverted()]
+        hit = kb.answer(question) if kb is not None and question else None
+        if hit is not None:
+            dispatcher.utter_message(text=hit.article.format_chat())
+            return [UserUtteranceReverted()]
         dispatcher.utter_message(
             text="I'm sorry, I couldn't work out what you need. A person from our support team can help.",
             buttons=[HUMAN_BUTTON, {"title": "Start over", "payload": "/greet"}])

@@ -5,8 +5,6 @@ does not help either, it offers a person.
 """
 from __future__ import annotations
 
-from typing import List, Text
-
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -14,14 +12,15 @@ from rasa_sdk.types import DomainDict
 
 from actions import runtime
 from actions.common import latest_text
+from supportbot.core.vocabulary import TEAM_PAYMENT_PROCESSING
 
 HUMAN_BUTTON = {"title": "Talk to a person", "payload": "/contact_human"}
 PAYMENT_TEAM_BUTTON = {"title": "Ask Payment Processing",
-                       "payload": '/contact_human{"handoff_team": "payment_processing"}'}
+                       "payload": f'/contact_human{{"handoff_team": "{TEAM_PAYMENT_PROCESSING}"}}'}
 
 
-def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker, question: Text,
-                    intent: Text = "faq") -> List[EventType]:
+def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker, question: str,
+                    intent: str = "faq") -> list[EventType]:
     kb = runtime.knowledge()
     chosen = tracker.get_slot("faq_article")
     extra = [PAYMENT_TEAM_BUTTON] if intent == "tax_question" else []
@@ -30,10 +29,11 @@ def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker, question
         if article is not None:
             dispatcher.utter_message(text=article.format_chat(), buttons=extra or None)
             return [SlotSet("faq_article", None), SlotSet("faq_misses", 0)]
-    hits = kb.search(question, k=3)
-    if hits and hits[0].confidence >= kb.threshold:
-        dispatcher.utter_message(text=hits[0].article.format_chat(), buttons=extra or None)
+    hit = kb.answer(question)
+    if hit is not None:
+        dispatcher.utter_message(text=hit.article.format_chat(), buttons=extra or None)
         return [SlotSet("faq_article", None), SlotSet("faq_misses", 0)]
+    hits = kb.search(question, k=3)
     misses = float(tracker.get_slot("faq_misses") or 0)
     if hits and misses < 1:
         buttons = [{"title": h.article.title, "payload": f'/faq{{"faq_article": "{h.article.id}"}}'}
@@ -48,10 +48,10 @@ def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker, question
 
 
 class ActionAnswerFaq(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_answer_faq"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> List[EventType]:
+            domain: DomainDict) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name") or "faq"
         return answer_question(dispatcher, tracker, latest_text(tracker), intent)

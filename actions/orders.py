@@ -3,14 +3,15 @@ the vendor's technical support. Nothing is shown in chat that the purchase email
 """
 from __future__ import annotations
 
-from typing import List
-
 from rasa_sdk.events import EventType
 
 from actions.common import format_date, format_money
+from actions.context import TaskContext
+from actions.handoff import hand_off
+from supportbot.core.vocabulary import format_duration
 
 
-def resend_confirmation(ctx) -> List[EventType]:
+def resend_confirmation(ctx: TaskContext) -> list[EventType]:
     sent_to = ctx.services.resend_order_confirmation(ctx.conversation_id, ctx.reference)
     ctx.dispatcher.utter_message(
         text=f"I've sent the order confirmation for order {ctx.reference} again to {sent_to}. "
@@ -18,7 +19,7 @@ def resend_confirmation(ctx) -> List[EventType]:
     return []
 
 
-def resend_license(ctx) -> List[EventType]:
+def resend_license(ctx: TaskContext) -> list[EventType]:
     sent_to = ctx.services.resend_license(ctx.conversation_id, ctx.reference)
     ctx.dispatcher.utter_message(
         text=f"I've emailed the license key, activation code and download link for order "
@@ -27,24 +28,23 @@ def resend_license(ctx) -> List[EventType]:
     return []
 
 
-def send_invoice(ctx) -> List[EventType]:
-    sent_to = ctx.services.send_invoice(ctx.conversation_id, ctx.reference)
+def send_invoice(ctx: TaskContext) -> list[EventType]:
+    sent = ctx.services.send_invoice(ctx.conversation_id, ctx.reference)
     ctx.dispatcher.utter_message(
-        text=f"I've sent a link to download the invoice for order {ctx.reference} to {sent_to}.")
+        text=f"I've sent a link to download the invoice for order {ctx.reference} to "
+             f"{sent.masked_email}. The link works for {format_duration(sent.valid_for)}.")
     return []
 
 
-def send_payment_method_link(ctx) -> List[EventType]:
-    sent_to = ctx.services.send_payment_method_link(ctx.conversation_id, ctx.reference)
+def send_payment_method_link(ctx: TaskContext) -> list[EventType]:
+    sent = ctx.services.send_payment_method_link(ctx.conversation_id, ctx.reference)
     ctx.dispatcher.utter_message(
-        text=f"I've sent a secure link to {sent_to}. Use it to change the card or payment "
-             f"method for order {ctx.reference}; the link works for 24 hours.")
+        text=f"I've sent a secure link to {sent.masked_email}. Use it to change the card or payment "
+             f"method for order {ctx.reference}; the link works for {format_duration(sent.valid_for)}.")
     return []
 
 
-def report_missing_payment(ctx) -> List[EventType]:
-    from actions.handoff import hand_off
-
+def report_missing_payment(ctx: TaskContext) -> list[EventType]:
     order = ctx.services.order_summary(ctx.conversation_id, ctx.reference)
     pending = order.pending_payment_info
     if pending is None:
@@ -58,12 +58,12 @@ def report_missing_payment(ctx) -> List[EventType]:
              f"({pending.business_days_pending} business days so far; transfers usually take up to "
              f"{pending.expected_business_days}). {pending.instructions} "
              "Our Payment Processing team can trace your payment and assign it to the order.")
-    return hand_off(ctx, "payment_processing", "payment_missing",
+    return hand_off(ctx, pending.team, "payment_missing",
                     f"Customer says order {ctx.reference} is paid but it is still {order.status} "
                     f"after {pending.business_days_pending} business days")
 
 
-def give_technical_support_contact(ctx) -> List[EventType]:
+def give_technical_support_contact(ctx: TaskContext) -> list[EventType]:
     order = ctx.services.order_summary(ctx.conversation_id, ctx.reference)
     contact = order.technical_support or "the support section of the vendor's website"
     ctx.dispatcher.utter_message(

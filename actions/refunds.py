@@ -2,51 +2,69 @@
 the right team with the reason, and report where a refund is."""
 from __future__ import annotations
 
-from typing import List
-
 from rasa_sdk.events import EventType
 
-from actions.common import describe_payment, format_date, format_money, refund_target
+from actions.common import (
+    RefundRoute,
+    format_business_days,
+    format_date,
+    format_money,
+    refund_target,
+)
+from actions.context import TaskContext
 from actions.handoff import announce_handoff, hand_off
+from supportbot.core.views import RefundOutcomeStatus, RefundView
+from supportbot.core.vocabulary import (
+    TEAM_LABELS,
+    describe_payment,
+)
 
 
-def finish_refund(ctx) -> List[EventType]:
+def _destination(refund: RefundView) -> str:
+    return describe_payment(refund.method, refund.card_brand, refund.card_last4)
+
+
+def finish_refund(ctx: TaskContext) -> list[EventType]:
     tracker, svc = ctx.tracker, ctx.services
     route = tracker.get_slot("refund_route")
     target = refund_target(tracker)
     reason = tracker.get_slot("refund_reason") or "other"
 
-    if tracker.get_slot("pending_task") == "duplicate_charge" and route == "handoff" \
+    if tracker.get_slot("pending_task") == "duplicate_charge" and route == RefundRoute.HANDOFF \
             and not tracker.get_slot("refund_target_ref"):
         ctx.dispatcher.utter_message(
             text=f"I can't see a second order that duplicates order {ctx.reference}, so the double "
                  "charge is probably on the payment side. Our Payment Processing team resolves duplicate "
                  "card charges.")
-        return hand_off(ctx, "payment_processing", "duplicate_charge",
+        return hand_off(ctx, None, "duplicate_card_charge",
                         f"Customer reports a duplicate charge for order {ctx.reference}; no duplicate order found")
 
-    if route == "already_refunded":
+    if route == RefundRoute.ALREADY_REFUNDED:
         ctx.dispatcher.utter_message(text=f"Order {target} has already been refunded.")
         return report_refund_status(ctx, target)
 
-    if route == "automatic":
+    if route == RefundRoute.AUTOMATIC:
         if tracker.get_slot("refund_confirmed") is False:
             ctx.dispatcher.utter_message(text="OK, I haven't refunded anything. Is there anything else I can do?")
             return []
         outcome = svc.issue_refund(ctx.conversation_id, target, reason,
                                    idempotency_key=f"chat:{ctx.conversation_id}:{target}")
-        if outcome.status in ("refunded", "already_refunded") and outcome.refund is not None:
+        if outcome.status in (RefundOutcomeStatus.REFUNDED, RefundOutcomeStatus.ALREADY_REFUNDED) \
+                and outcome.refund is not None:
             refund = outcome.refund
             ctx.dispatcher.utter_message(
                 text=f"Done: I've refunded {format_money(refund.amount_minor, refund.currency)} for order "
-                     f"{target} to {describe_payment(refund.method, getattr(refund, 'card_brand', None), refund.card_last4)}. "
-                     "Banks usually show it within 5-10 business days. A confirmation is on its way to your email.")
+                     f"{target} to {_destination(refund)}. Banks usually show it within "
+                     f"{format_business_days(refund.typical_delay_days)}. A confirmation is on its way "
+                     "to your email.")
             return []
-        if outcome.status == "handed_off" and outcome.ticket is not None:
+        if outcome.status == RefundOutcomeStatus.HANDED_OFF and outcome.ticket is not None:
+            assert outcome.decision is not None  # a handed-off refund says why
             ctx.dispatcher.utter_message(text=outcome.decision.explanation)
             return announce_handoff(ctx, outcome.ticket)
         ctx.dispatcher.utter_message(text="I couldn't complete the refund. I'll pass it to a person.")
-        return hand_off(ctx, "customer_service", "refund_failed", f"Refund for order {target} failed: {outcome.status}")
+        return hand_off(ctx, None, "refund_failed",
+                        f"Refund for order {target} failed: {outcome.status}")
 
     # not automatic: say why, in the customer's terms, and hand over to the team that can
     decision = svc.refund_decision(ctx.conversation_id, target, reason)
@@ -58,7 +76,7 @@ def finish_refund(ctx) -> List[EventType]:
                     + ", ".join(decision.reasons), reference=target)
 
 
-def report_refund_status(ctx, reference=None) -> List[EventType]:
+def report_refund_status(ctx: TaskContext, reference: str | None = None) -> list[EventType]:
     reference = reference or ctx.reference
     status = ctx.services.refund_status(ctx.conversation_id, reference)
     if not status or not status.refunds:
@@ -69,13 +87,15 @@ def report_refund_status(ctx, reference=None) -> List[EventType]:
         ctx.dispatcher.utter_message(
             text=f"We refunded {format_money(refund.amount_minor, refund.currency)} on "
                  f"{format_date(refund.refunded_at or refund.requested_at)} to "
-                 f"{describe_payment(refund.method, getattr(refund, 'card_brand', None), refund.card_last4)}.")
+                 f"{_destination(refund)}.")
     if status.overdue:
+        assert status.team is not None  # an overdue refund always has a team to trace it
         ctx.dispatcher.utter_message(
-            text="That's longer than banks normally take, so I'll ask our Payment Processing team to trace it.")
-        return hand_off(ctx, "payment_processing", "refund_missing",
+            text=f"That's longer than banks normally take, so I'll ask our "
+                 f"{TEAM_LABELS[status.team]} team to trace it.")
+        return hand_off(ctx, status.team, "refund_missing",
                         f"Refund for order {reference} not received after the usual delay", reference=reference)
     ctx.dispatcher.utter_message(
-        text=f"Banks usually take {status.typical_delay_days[0]}-{status.typical_delay_days[1]} business days to show a refund on your statement, "
-             "so it should appear soon. If it hasn't after that, write to us again.")
+        text=f"Banks usually take {format_business_days(status.typical_delay_days)} to show a refund "
+             "on your statement, so it should appear soon. If it hasn't after that, write to us again.")
     return []

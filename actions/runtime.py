@@ -1,48 +1,48 @@
-"""Process-wide access to the domain core for the action server.
+"""Process-wide access to the domain core and the FAQ for the action server.
 
-The core services and the FAQ knowledge base are built on first use, not at import, so
-importing the actions never touches the database.
+The core services are built on first use, not at import, so importing the actions never
+touches the database. The FAQ is the knowledge layer's shared knowledge base, which rebuilds
+itself when an article in faq/ changes.
 """
 from __future__ import annotations
 
 import threading
-from typing import Optional
+
+from supportbot.core.services import SupportServices
+from supportbot.knowledge import KnowledgeBase, default_knowledge_base
 
 _lock = threading.Lock()
-_services = None
-_knowledge = None
+_knowledge_lock = threading.Lock()
+_services: SupportServices | None = None
+_knowledge: KnowledgeBase | None = None  # set by tests only
 
 
-def services():
+def services() -> SupportServices:
     """The SupportServices facade wired from the environment (SUPPORTBOT_* variables)."""
     global _services
     with _lock:
         if _services is None:
-            from supportbot.core.services import SupportServices
-
             _services = SupportServices.from_settings()
         return _services
 
 
-def knowledge():
-    """The FAQ knowledge base (re-reads faq/ when an article changed)."""
-    global _knowledge
-    with _lock:
-        if _knowledge is None:
-            from supportbot.knowledge import KnowledgeBase
-
-            _knowledge = KnowledgeBase.load()
+def knowledge() -> KnowledgeBase:
+    """The FAQ knowledge base (`supportbot.knowledge.default_knowledge_base`)."""
+    if _knowledge is not None:
         return _knowledge
+    with _knowledge_lock:
+        return default_knowledge_base()
 
 
-def reset(services_obj=None, knowledge_obj=None) -> None:
+def reset(services_obj: SupportServices | None = None,
+          knowledge_obj: KnowledgeBase | None = None) -> None:
     """For tests: use these instances instead of the ones built from the environment."""
     global _services, _knowledge
     with _lock:
         _services, _knowledge = services_obj, knowledge_obj
 
 
-def get_optional_knowledge() -> Optional[object]:
+def get_optional_knowledge() -> KnowledgeBase | None:
     try:
         return knowledge()
     except Exception:  # the FAQ is a help, never a reason to fail a turn

@@ -1,30 +1,43 @@
 """Subscriptions: status, cancel at the end of the billing period, reinstate."""
 from __future__ import annotations
 
-from typing import List
-
 from rasa_sdk.events import EventType
 
 from actions.common import format_date
+from actions.context import TaskContext
+from supportbot.core.errors import NotVerified
+from supportbot.core.views import SubscriptionChange, SubscriptionChangeStatus, SubscriptionView
+from supportbot.core.vocabulary import SUBSCRIPTION_ACTIVE, SUBSCRIPTION_CANCELLED
 
 
-def _no_subscription(ctx) -> List[EventType]:
+def _no_subscription(ctx: TaskContext) -> list[EventType]:
     ctx.dispatcher.utter_message(
         text=f"Order {ctx.reference} is a one-time purchase, not a subscription, so nothing will renew.")
     return []
 
 
-def status(ctx) -> List[EventType]:
+def _subscription(ctx: TaskContext, change: SubscriptionChange) -> SubscriptionView | None:
+    """The changed subscription; NotVerified when the database does not know this
+    conversation verified the order (action_perform_task then asks again)."""
+    if change.status == SubscriptionChangeStatus.NOT_VERIFIED:
+        raise NotVerified(ctx.conversation_id, str(ctx.reference))
+    return change.subscription
+
+
+def status(ctx: TaskContext) -> list[EventType]:
     sub = ctx.services.subscription(ctx.conversation_id, ctx.reference)
     if sub is None:
         return _no_subscription(ctx)
     if sub.in_trial:
         text = (f"Your {sub.plan} subscription is in its free trial until {format_date(sub.trial_end)}. "
                 "Nothing is charged during the trial.")
-    elif sub.auto_renew and sub.status == "active":
+        if not sub.auto_renew:
+            text += " It's cancelled, so it won't renew and you won't be charged afterwards."
+    elif sub.auto_renew and sub.status == SUBSCRIPTION_ACTIVE:
         text = (f"Your {sub.plan} subscription is active and renews automatically on "
                 f"{format_date(sub.current_period_end)}.")
-    elif sub.can_reinstate or (sub.status in ("active", "cancelled") and not sub.auto_renew):
+    elif sub.can_reinstate or (sub.status in (SUBSCRIPTION_ACTIVE, SUBSCRIPTION_CANCELLED)
+                               and not sub.auto_renew):
         text = (f"Your {sub.plan} subscription is cancelled: it won't renew, and you can keep using it "
                 f"until {format_date(sub.current_period_end)}.")
     else:
@@ -33,14 +46,26 @@ def status(ctx) -> List[EventType]:
     return []
 
 
-def cancel(ctx) -> List[EventType]:
+def cancel(ctx: TaskContext) -> list[EventType]:
     change = ctx.services.cancel_subscription(ctx.conversation_id, ctx.reference)
-    sub = change.subscription
+    sub = _subscription(ctx, change)
     if sub is None:
         return _no_subscription(ctx)
-    if change.status == "already_cancelled":
+    if change.status == SubscriptionChangeStatus.PERIOD_ENDED:
         ctx.dispatcher.utter_message(
-            text=f"Your {sub.plan} subscription was already cancelled; it ends on {format_date(sub.current_period_end)}.")
+            text=f"Your {sub.plan} subscription already ended on {format_date(sub.current_period_end)}, "
+                 "so there's nothing to cancel and it won't renew.")
+        return []
+    if change.status == SubscriptionChangeStatus.ALREADY_CANCELLED:
+        ctx.dispatcher.utter_message(
+            text=f"Your {sub.plan} subscription was already cancelled; "
+                 f"it ends on {format_date(sub.current_period_end)}.")
+        return []
+    if sub.in_trial:
+        ctx.dispatcher.utter_message(
+            text=f"Done: your {sub.plan} subscription won't renew. You can keep using the free trial "
+                 f"until {format_date(sub.current_period_end)}, and nothing will be charged. If you "
+                 "change your mind before then, I can reactivate it.")
         return []
     ctx.dispatcher.utter_message(
         text=f"Done: your {sub.plan} subscription won't renew. It stays active until the end of the "
@@ -50,16 +75,16 @@ def cancel(ctx) -> List[EventType]:
     return []
 
 
-def reinstate(ctx) -> List[EventType]:
+def reinstate(ctx: TaskContext) -> list[EventType]:
     change = ctx.services.reinstate_subscription(ctx.conversation_id, ctx.reference)
-    sub = change.subscription
+    sub = _subscription(ctx, change)
     if sub is None:
         return _no_subscription(ctx)
-    if change.status == "reinstated":
+    if change.status == SubscriptionChangeStatus.REINSTATED:
         ctx.dispatcher.utter_message(
             text=f"Welcome back! Your {sub.plan} subscription is active again and will renew on "
                  f"{format_date(sub.current_period_end)}.")
-    elif change.status == "already_active":
+    elif change.status == SubscriptionChangeStatus.ALREADY_ACTIVE:
         ctx.dispatcher.utter_message(
             text=f"Your {sub.plan} subscription isn't cancelled; it renews on {format_date(sub.current_period_end)}.")
     else:

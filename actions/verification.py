@@ -4,7 +4,7 @@ one-time code and the confirmation. The core decides; this module only asks and 
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional, Text
+from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -12,52 +12,24 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import runtime
-from actions.common import (
-    REFUND_REASONS,
-    REFUND_TASKS,
+from actions.common import REFUND_TASKS, RefundRoute, format_money, refund_target
+from supportbot.core.refund_reasons import REFUND_REASON_TITLES, reason_from_text
+from supportbot.core.views import CodeCheckStatus, CodeDispatchStatus, VerificationStatus
+from supportbot.core.vocabulary import (
+    ORDER_REFERENCE_DIGITS,
     describe_payment,
-    format_money,
-    refund_target,
+    find_reference,
+    format_duration,
+    normalize_email,
 )
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_REF = re.compile(r"\d{9}")
-
-# the core's RefundDecision.outcome -> the refund_route slot
-_ROUTES = {
-    "automatic_refund": "automatic",
-    "already_refunded": "already_refunded",
-    "nothing_to_refund": "nothing_to_refund",
-    "handoff": "handoff",
-}
-
-_reason_extractor = None
-
-
-def reason_from_text(text: Text) -> Text:
-    """Map free text (or a reason code or button title) to a refund reason code of the
-    reseller's form, with the NLU's own refund-reason phrases (supportbot.nlu)."""
-    global _reason_extractor
-    lowered = (text or "").strip().lower()
-    if lowered in REFUND_REASONS:
-        return lowered
-    for code, title in REFUND_REASONS.items():
-        if lowered == title.lower():
-            return code
-    if _reason_extractor is None:
-        from supportbot.nlu.pattern_entities import PatternEntityExtractor
-
-        _reason_extractor = PatternEntityExtractor({"dimensions": ["refund_reason"]})
-    found = _reason_extractor.extract(text or "")
-    return found[0]["value"] if found else "other"
 
 
 class ValidateVerifyOrderForm(FormValidationAction):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "validate_verify_order_form"
 
-    async def required_slots(self, domain_slots: List[Text], dispatcher: CollectingDispatcher,
-                             tracker: Tracker, domain: DomainDict) -> List[Text]:
+    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher,
+                             tracker: Tracker, domain: DomainDict) -> list[str]:
         if tracker.get_slot("verification_blocked"):
             return []
         slots = ["email", "order_ref"]
@@ -66,7 +38,7 @@ class ValidateVerifyOrderForm(FormValidationAction):
             return slots
         if tracker.get_slot("pending_task") in REFUND_TASKS:
             slots.append("refund_reason")
-            if tracker.get_slot("refund_reason") and tracker.get_slot("refund_route") == "automatic":
+            if tracker.get_slot("refund_reason") and tracker.get_slot("refund_route") == RefundRoute.AUTOMATIC:
                 slots += ["one_time_code", "refund_confirmed"]
         return slots
 
@@ -80,51 +52,54 @@ class ValidateVerifyOrderForm(FormValidationAction):
 
     # --- per-slot checks ------------------------------------------------------------------
     def validate_email(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                       domain: DomainDict) -> Dict[Text, Any]:
-        email = str(value or "").strip().lower()
-        if not _EMAIL.match(email):
+                       domain: DomainDict) -> dict[str, Any]:
+        email = normalize_email(str(value or ""))
+        if email is None:
             dispatcher.utter_message(text="That doesn't look like an email address. Could you type it again?")
             return {"email": None}
         return {"email": email}
 
     def validate_order_ref(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                           domain: DomainDict) -> Dict[Text, Any]:
-        match = _REF.search(str(value or ""))
-        if not match:
-            dispatcher.utter_message(text="An order reference has 9 digits, like 100000001. You'll find it in the order confirmation email.")
+                           domain: DomainDict) -> dict[str, Any]:
+        reference = find_reference(value)
+        if reference is None:
+            dispatcher.utter_message(
+                text=f"An order reference has {ORDER_REFERENCE_DIGITS} digits, like 100000001. "
+                     "You'll find it in the order confirmation email.")
             return {"order_ref": None}
-        return {"order_ref": match.group(0)}
+        return {"order_ref": reference}
 
     def validate_refund_reason(self, value: Any, dispatcher: CollectingDispatcher,
-                               tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+                               tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         return {"refund_reason": reason_from_text(str(value or ""))}
 
     def validate_one_time_code(self, value: Any, dispatcher: CollectingDispatcher,
-                               tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+                               tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         code = re.sub(r"\D", "", str(value or ""))
         target = refund_target(tracker)
         result = runtime.services().check_one_time_code(tracker.sender_id, target, code)
-        if result.status == "ok":
+        if result.status == CodeCheckStatus.OK:
             return {"one_time_code": "verified", "code_verified_ref": target}
-        if result.status == "throttled":
-            dispatcher.utter_message(text="That code was wrong too many times. For your security I'll stop here and pass your request to a person.")
+        if result.status == CodeCheckStatus.THROTTLED:
+            dispatcher.utter_message(text="That code was wrong too many times. For your security I'll stop here "
+                                          "and pass your request to a person.")
             return {"one_time_code": None, "verification_blocked": True}
-        if result.status in ("expired", "no_challenge"):
+        if result.status in (CodeCheckStatus.EXPIRED, CodeCheckStatus.NO_CHALLENGE):
             dispatcher.utter_message(text="That code has expired. I'll send you a new one.")
             return {"one_time_code": None, "code_sent_ref": None}
-        left = getattr(result, "attempts_left", None)
-        more = f" You have {left} more {'try' if left == 1 else 'tries'}." if left is not None else ""
-        dispatcher.utter_message(text=f"That code doesn't match.{more}")
+        left = result.attempts_left
+        dispatcher.utter_message(
+            text=f"That code doesn't match. You have {left} more {'try' if left == 1 else 'tries'}.")
         return {"one_time_code": None}
 
     def validate_refund_confirmed(self, value: Any, dispatcher: CollectingDispatcher,
-                                  tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+                                  tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         return {"refund_confirmed": bool(value)}
 
     # --- checks that need several slots at once -----------------------------------------
     async def get_validation_events(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                    domain: DomainDict) -> List[EventType]:
-        events = await super().get_validation_events(dispatcher, tracker, domain)
+                                    domain: DomainDict) -> list[EventType]:
+        events: list[EventType] = await super().get_validation_events(dispatcher, tracker, domain)
         state = dict(tracker.slots)
         for event in events:
             if event.get("event") == "slot":
@@ -136,27 +111,30 @@ class ValidateVerifyOrderForm(FormValidationAction):
         events += self._route_refund(state, dispatcher, tracker)
         return events
 
-    def _verify_pair(self, state: Dict[Text, Any], dispatcher: CollectingDispatcher,
-                     tracker: Tracker) -> List[EventType]:
+    def _verify_pair(self, state: dict[str, Any], dispatcher: CollectingDispatcher,
+                     tracker: Tracker) -> list[EventType]:
         email, ref = state.get("email"), state.get("order_ref")
         if not email or not ref or state.get("verified_ref") == ref:
             return []
         result = runtime.services().verify_order(tracker.sender_id, email, ref)
-        if result.status == "verified":
+        if result.status == VerificationStatus.VERIFIED:
             order = result.order
+            assert order is not None  # a verified result carries the order
             dispatcher.utter_message(
                 text=f"Thanks, I found order {ref}: {', '.join(order.products) or 'your purchase'} "
                      f"from {order.client_name}, {format_money(order.total_minor, order.currency)}.")
             return [SlotSet("verified_ref", ref), SlotSet("refund_route", None),
                     SlotSet("refund_target_ref", None)]
-        if result.status == "throttled":
-            dispatcher.utter_message(text="There have been too many unsuccessful attempts to find an order. For your security I'll pass you to a person from our Customer Service team.")
+        if result.status == VerificationStatus.THROTTLED:
+            dispatcher.utter_message(text="There have been too many unsuccessful attempts to find an order. "
+                                          "For your security I'll pass you to a person from our Customer Service team.")
             return [SlotSet("verification_blocked", True), SlotSet("verified_ref", None)]
-        dispatcher.utter_message(text="I couldn't find an order with that email address and order reference together. Please check both against your order confirmation email and try again.")
+        dispatcher.utter_message(text="I couldn't find an order with that email address and order reference together. "
+                                      "Please check both against your order confirmation email and try again.")
         return [SlotSet("email", None), SlotSet("order_ref", None), SlotSet("verified_ref", None)]
 
-    def _route_refund(self, state: Dict[Text, Any], dispatcher: CollectingDispatcher,
-                      tracker: Tracker) -> List[EventType]:
+    def _route_refund(self, state: dict[str, Any], dispatcher: CollectingDispatcher,
+                      tracker: Tracker) -> list[EventType]:
         task = state.get("pending_task")
         ref = state.get("order_ref")
         if (task not in REFUND_TASKS or not ref or state.get("verified_ref") != ref
@@ -167,33 +145,36 @@ class ValidateVerifyOrderForm(FormValidationAction):
         if task == "duplicate_charge":
             duplicates = svc.find_duplicate_orders(tracker.sender_id, ref)
             if not duplicates:
-                return [SlotSet("refund_route", "handoff")]
+                return [SlotSet("refund_route", RefundRoute.HANDOFF.value)]
             target = duplicates[-1].reference
             dispatcher.utter_message(
-                text=f"I can see order {target} looks like a duplicate of an earlier order with the same items and amount.")
+                text=f"I can see order {target} looks like a duplicate of an earlier order "
+                     "with the same items and amount.")
         decision = svc.refund_decision(tracker.sender_id, target, state["refund_reason"])
-        route = _ROUTES.get(decision.outcome, "handoff")
-        return [SlotSet("refund_route", route), SlotSet("refund_target_ref", target)]
+        route = RefundRoute.of(decision.outcome)
+        return [SlotSet("refund_route", route.value), SlotSet("refund_target_ref", target)]
 
 
 class ActionAskOrderRef(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_ask_order_ref"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> List[EventType]:
-        dispatcher.utter_message(text="And the order reference? It's the 9-digit number in your order confirmation email (for example 100000001).")
+            domain: DomainDict) -> list[EventType]:
+        dispatcher.utter_message(
+            text=f"And the order reference? It's the {ORDER_REFERENCE_DIGITS}-digit number in your "
+                 "order confirmation email (for example 100000001).")
         return []
 
 
 class ActionAskRefundReason(Action):
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_ask_refund_reason"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> List[EventType]:
+            domain: DomainDict) -> list[EventType]:
         buttons = [{"title": title, "payload": f'/inform{{"refund_reason": "{code}"}}'}
-                   for code, title in REFUND_REASONS.items()]
+                   for code, title in REFUND_REASON_TITLES.items()]
         dispatcher.utter_message(text="What's the reason for the refund?", buttons=buttons)
         return []
 
@@ -201,32 +182,36 @@ class ActionAskRefundReason(Action):
 class ActionAskOneTimeCode(Action):
     """Sends the one-time code to the purchase email (once) and asks for it."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_ask_one_time_code"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> List[EventType]:
+            domain: DomainDict) -> list[EventType]:
         target = refund_target(tracker)
         if tracker.get_slot("code_sent_ref") == target:
-            dispatcher.utter_message(text="Please type the 6-digit code from the email we sent you.")
+            dispatcher.utter_message(text="Please type the code from the email we sent you.")
             return []
         sent = runtime.services().send_one_time_code(tracker.sender_id, target, purpose="refund")
-        if sent.status != "sent":
-            dispatcher.utter_message(text="I can't send another code right now. For your security I'll pass your request to a person.")
+        if sent.status != CodeDispatchStatus.SENT:
+            dispatcher.utter_message(
+                text="I can't send another code right now. For your security I'll pass your request to a person.")
             return [SlotSet("verification_blocked", True)]
+        assert sent.valid_for is not None  # set for every code that was sent
         dispatcher.utter_message(
-            text=f"To protect your money I need to confirm it's really you: I've emailed a 6-digit code to {sent.masked_email}. Please type it here (it's valid for 10 minutes).")
+            text=f"To protect your money I need to confirm it's really you: I've emailed a "
+                 f"{sent.code_length}-digit code to {sent.masked_email}. Please type it here "
+                 f"(it's valid for {format_duration(sent.valid_for)}).")
         return [SlotSet("code_sent_ref", target)]
 
 
 class ActionAskRefundConfirmed(Action):
     """'I will refund 49.00 EUR to the Visa ending 4242 - shall I go ahead?'"""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_ask_refund_confirmed"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> List[EventType]:
+            domain: DomainDict) -> list[EventType]:
         svc = runtime.services()
         target = refund_target(tracker)
         order = svc.order_summary(tracker.sender_id, target)

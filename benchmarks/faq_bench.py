@@ -1,28 +1,32 @@
 """FAQ retriever benchmark: top-1 / top-3 accuracy on held-out paraphrases.
 
-    .venv/bin/python benchmarks/faq_bench.py            # report to stdout + docs/benchmarks/faq.md
+Measures, writes the figures to docs/benchmarks/faq_results.json and renders
+docs/benchmarks/faq.md from them (template benchmarks/templates/faq.md.j2). What the sets are
+and how to read the figures: docs/benchmarks/faq-notes.md.
+
+    .venv/bin/python benchmarks/faq_bench.py            # measure: report to stdout, results JSON
+                                                        # + docs/benchmarks/faq.md
+    .venv/bin/python benchmarks/faq_bench.py --report-only   # re-render faq.md from the JSON
     .venv/bin/python benchmarks/faq_bench.py --dev      # leave-one-out on the articles' own
                                                         # `questions:` (for tuning; no held-out data)
     .venv/bin/python benchmarks/faq_bench.py --no-write --set char_weight=0
 
     .venv/bin/python benchmarks/faq_bench.py --tuning-only  # main set + dev only: never reads
                                                         # the fresh sets (use this while tuning)
+    .venv/bin/python benchmarks/faq_bench.py --check-leaks  # held-out questions in the index?
 
-Held-out sets, none ever used to build the index (the script refuses to run if one of
-their questions also appears, after normalising case and punctuation, in an article's title or
-`questions:`):
+Held-out sets (the script refuses to run if one of their questions also appears, after
+normalising case and punctuation, in an article's title or `questions:`):
 
-  benchmarks/faq_questions_fresh.yml  the FRESH set, the headline figure: written before the
-                                      n-gram fusion round and never used for tuning. Only its
-                                      aggregates are printed, never a question or an article's
-                                      score, so that reading the report cannot turn it into a
-                                      tuning set.
-  benchmarks/faq_questions_fresh2.yml the FRESH2 set, a second headline set written by another
-                                      person while the index-phrasing round was tuned (which never
-                                      looked at it); evaluated when the file exists, aggregates only.
+  benchmarks/faq_questions_fresh.yml  FRESH, the headline set: only its aggregates are printed or
+                                      stored, never a question or an article's score.
+  benchmarks/faq_questions_fresh2.yml FRESH2, a second headline set; evaluated when the file
+                                      exists, aggregates only.
   benchmarks/faq_questions.yml        `articles` (the main set) and `out_of_scope`: the TUNING
-                                      set; its misses are listed and were looked at.
-                                      `second_set`: only its aggregate was looked at.
+                                      set, its misses are listed. `second_set`: aggregate only.
+
+The before/after figures (`before`, `before_fusion` in the results JSON) are recorded baselines:
+a run keeps those of the previous results file, or measures `before` anew from --before-faq-dir.
 """
 from __future__ import annotations
 
@@ -38,7 +42,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import report  # noqa: E402
 from supportbot.knowledge import KnowledgeBase, RetrieverConfig  # noqa: E402
 from supportbot.knowledge.articles import load_articles  # noqa: E402
 from supportbot.knowledge.text import Normaliser  # noqa: E402
@@ -47,98 +53,13 @@ QUESTIONS_FILE = ROOT / "benchmarks" / "faq_questions.yml"
 FRESH_FILE = ROOT / "benchmarks" / "faq_questions_fresh.yml"
 FRESH2_FILE = ROOT / "benchmarks" / "faq_questions_fresh2.yml"
 REPORT_FILE = ROOT / "docs" / "benchmarks" / "faq.md"
+RESULTS_FILE = ROOT / "docs" / "benchmarks" / "faq_results.json"
+TEMPLATE = "faq.md.j2"
 THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
 
 
 def _plain(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
-
-
-# Figures at the start of the index-phrasing round (2026-11-24 01:09 report: BM25 + n-gram
-# fusion, 10-19 index questions per article, coverage_power 1.0, threshold 0.25), recorded before
-# any change of that round.
-BEFORE = {
-    "fresh": {"top1": 0.848, "top3": 0.984, "answered": 0.856, "precision": 0.925},
-    "fresh_novel": {"top1": 0.868, "top3": 1.000},
-    "main": {"top1": 0.860, "top3": 0.987, "answered": 0.887, "precision": 0.880},
-    "second": {"top1": 0.893, "top3": 0.973},
-    "dev": {"n": 318, "top1": 0.758, "top3": 0.947},
-    "ood_main": 1.000,
-    "ood_main_highest": 0.20,
-    "ood_fresh": 0.950,
-    "ood_fresh_highest": 0.70,
-    "threshold": 0.25,
-    # measured in the round's single fresh run (`--before-faq-dir` = a copy of faq/ taken before
-    # the round, `--before-set coverage_power=1.0`), which reproduced the recorded figures above
-    "fresh2": {"top1": 0.873, "top3": 0.987},
-    "ood_fresh2": 0.800,
-    "fresh_novel_index": {"top1": 0.846, "top3": 0.989},
-}
-# The round before that (BM25 only, threshold 0.3, 2026-11-23), for the history.
-BEFORE_FUSION = {
-    "fresh": {"top1": 0.848, "top3": 0.960}, "main": {"top1": 0.860, "top3": 0.967},
-    "second": {"top1": 0.893, "top3": 0.960}, "dev": {"top1": 0.723, "top3": 0.918},
-    "ood_fresh": 0.850, "ood_main": 1.000,
-}
-
-NOTES = """
-- Fresh set: written in one go before the n-gram fusion round, from the articles' topics (not by
-  editing existing questions, and before its author had read the main or second set); at least 4
-  questions per article; the script prints only its aggregates. Caveat: the engineer of the fusion
-  round had written it, so some memory of its wording may have leaked into general choices of that
-  round such as thesaurus entries. The index-phrasing round never opened it: its tuning ran with
-  `--tuning-only`, which does not read the fresh files, and the fresh figures were computed once,
-  after the tuning had stopped (this report is the same state written out).
-- Leak guard: `--check-leaks`, run once before that, found 5 new index questions equal to fresh
-  questions (per article counts only); a script removed every index question equal to a fresh
-  question without printing them. Close but not identical phrasings remain possible (both were
-  written from the same articles), hence the row without near-twins of index questions.
-- Fresh2 set (when present): written by another person while the index-phrasing round was tuned;
-  never opened by that round (only its aggregates are printed, and the same leak check applies).
-- Main set: written before the retriever was built, but its misses were looked at in every tuning
-  round (thesaurus entries, article wording, index phrasings), so its figure is optimistic. Its
-  `out_of_scope` list (12 + 10 questions sharing words with the articles) calibrated the threshold
-  and `coverage_power`.
-- Second set: written after the first tuning round; only its aggregate was used. (In the
-  index-phrasing round its text was seen once when the main file was read, but it was not part of
-  the tuning output; new index questions with 60 % or more content-word overlap with any main or
-  second question were dropped.)
-- Dev: each article question is removed from the index in turn and asked; no held-out data, used
-  for tuning. It grows with the index questions, so it is not comparable across rounds.
-- Off-topic rejection in the index-phrasing round: the main list (tuning) stays at 1.000 with
-  more margin (highest 0.16, was 0.20), fresh2's list improved (0.800 -> 0.920), but the fresh
-  list lost one question (0.950 -> 0.900: 2 of 20 now reach the threshold, highest 0.43). More
-  index phrasings give off-topic questions more words to share; `coverage_power` 1.5 was chosen
-  against that on the main list only, and nothing was changed after the fresh figures were seen.
-- Below the threshold the bot offers the top-3 titles as buttons, which is why top-3 matters as
-  much as top-1; most remaining top-1 misses land on a neighbour of the refund or subscription
-  families.
-
-What the index-phrasing round changed: 362 new index questions (10-19 -> 19-41 per article,
-680 in all) written from the articles and the seeds, each family's questions kept to its own need
-(asking for a refund / eligibility and review / payment methods / a refund that has not arrived /
-the PERFECT for SMB period already paid; cancel or reinstate / end date / trial and renewal
-charges / payment options vs changing the payment method); new questions with 60 % or more
-content-word overlap with a main or second question were dropped; four titles made more distinct
-(refund-self-service, automatic-refund-eligibility, refund-not-received,
-payment-options-currencies); `coverage_power` 1.0 -> 1.5.
-
-Tried in the fusion round and dropped (measured on main, second and dev; none beyond one or two
-questions of noise): BM25F (one saturation over weighted fields) instead of summed per-field BM25;
-other field weights, k1 and b; title terms without the id words or deduplicated; an
-adjacent-term-pair (bigram) field; a nearest-index-question signal (word TF-IDF, character n-grams
-or BM25 over single questions); reciprocal-rank fusion instead of score fusion; multiplying scores
-by query coverage; down-weighting client-specific articles for questions that do not name the
-client; other n-gram ranges.
-
-Tried in the index-phrasing round and dropped (main set + dev, with the new index questions): a
-nearest-index-phrasing signal fused with the scores (BM25 over single phrasings, best 1 or mean of
-the best 2, weights 0.1-0.35; or an idf-weighted cosine): dev top-1 +1 to +1.5 points, but dev
-favours it (an article's own phrasings are near-twins of each other) and the main set lost one or
-two questions, with off-topic confidence slightly up; a lower length normalisation for the
-questions field (b 0.3/0.5); body weight 0.3/0.5, title weight 0.5/1.5, k1 0.8/2.0 (all within one
-question on main, within 0.5 points on dev).
-"""
 
 
 def _content(text: str) -> set[str]:
@@ -291,7 +212,8 @@ def tuning_only(args, normaliser: Normaliser, config: RetrieverConfig, settings_
     print(f"  main off-topic: rejected {rejection(ood, threshold):.3f} "
           f"highest {max((o['confidence'] for o in ood), default=0):.2f}")
     for t, answered, precision, rejected in threshold_table(rows, ood):
-        print(f"    threshold {t:.2f}: answered {answered:.3f} precision {precision:.3f} off-topic rejected {rejected:.3f}")
+        print(f"    threshold {t:.2f}: answered {answered:.3f} precision {precision:.3f} "
+              f"off-topic rejected {rejected:.3f}")
     for r in rows:
         if not r["top1"]:
             print(f"  miss {r['expected']}: {r['question']!r} -> {r['ids']} ({r['confidence']:.2f})"
@@ -338,55 +260,68 @@ def check_leaks_only(args, normaliser: Normaliser, config: RetrieverConfig) -> i
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--faq-dir", type=Path, default=ROOT / "faq")
-    parser.add_argument("--questions", type=Path, default=QUESTIONS_FILE)
-    parser.add_argument("--fresh", type=Path, default=FRESH_FILE)
-    parser.add_argument("--fresh2", type=Path, default=FRESH2_FILE,
-                        help="second headline set, evaluated (aggregates only) when the file exists")
-    parser.add_argument("--report", type=Path, default=REPORT_FILE)
-    parser.add_argument("--no-write", action="store_true", help="print only, do not write the report")
-    parser.add_argument("--before-faq-dir", type=Path, default=None,
-                        help="also measure the articles of this folder (e.g. the previous round's) "
-                             "with --before-set overrides, for the before/after table")
-    parser.add_argument("--before-set", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--dev", action="store_true", help="leave-one-out on the articles' questions")
-    parser.add_argument("--mode", default="stem", help="normaliser mode: stem or none")
-    parser.add_argument("--no-synonyms", action="store_true")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a RetrieverConfig setting, e.g. char_weight=0")
-    parser.add_argument("--tuning-only", action="store_true",
-                        help="dev leave-one-out + the main set's `articles` and `out_of_scope` only, "
-                             "with their misses; never opens the fresh sets (use this while tuning)")
-    parser.add_argument("--no-dev", action="store_true", help="with --tuning-only: skip the leave-one-out")
-    parser.add_argument("--check-leaks", action="store_true",
-                        help="only check that no held-out question (any set) is in the index; for "
-                             "the fresh sets print counts per article, never a question or a score")
-    args = parser.parse_args(argv)
+def _shown(path: Path) -> str:
+    """`path` relative to the repository when it is inside it."""
+    path = Path(path).resolve()
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
 
-    normaliser = Normaliser(mode=args.mode, synonyms=not args.no_synonyms)
-    config = dataclasses.replace(RetrieverConfig(), **parse_overrides(args.set))
-    settings_line = f"normaliser mode={normaliser.mode} synonyms={normaliser.use_synonyms}; {config.to_dict()}"
 
-    if args.dev:
-        rows = dev_leave_one_out(args.faq_dir, normaliser, config)
-        n = len(rows)
-        print(f"dev (leave-one-out on articles' questions): {settings_line}")
-        print(f"  questions: {n}  top-1: {sum(r['top1'] for r in rows) / n:.3f}  "
-              f"top-3: {sum(r['top3'] for r in rows) / n:.3f}")
-        for r in rows:
-            if not r["top1"]:
-                print(f"  miss {r['expected']}: {r['question']!r} -> {r['ids']}")
-        return 0
+def _ood_stats(ood) -> dict:
+    return {"n": len(ood), "highest": max((o["confidence"] for o in ood), default=0)}
 
-    if args.tuning_only:
-        return tuning_only(args, normaliser, config, settings_line)
-    if args.check_leaks:
-        return check_leaks_only(args, normaliser, config)
 
+def measure_before(args, normaliser: Normaliser, threshold: float, sets: dict) -> dict:
+    """The previous round's articles (--before-faq-dir) and settings (--before-set) on the same
+    sets; `sets` maps a key to (cases, out_of_scope)."""
+    before_config = dataclasses.replace(RetrieverConfig(), **parse_overrides(args.before_set))
+    before_kb = KnowledgeBase.load(args.before_faq_dir, index_path=None, save=False,
+                                   normaliser=normaliser, config=before_config)
+    measured = {}
+    for key, (set_cases, set_ood) in sets.items():
+        if not set_cases:
+            continue
+        check_held_out(before_kb, set_cases, minimum=1, quiet=True, name=f"{key} (before)")
+        b_rows, b_ood = evaluate(before_kb, set_cases, set_ood)
+        measured[key] = summarise(b_rows, threshold)
+        if set_ood:
+            measured[f"ood_{key}"] = rejection(b_ood, threshold)
+    b_novel = novel_cases(sets["fresh"][0], index_phrasings(before_kb))
+    measured["fresh_novel_index"] = summarise(evaluate(before_kb, b_novel, [])[0], threshold)
+    print(f"before ({args.before_faq_dir}, {before_config.to_dict()}): " + "; ".join(
+        f"{k} {v['top1']:.3f}/{v['top3']:.3f}" if isinstance(v, dict) else f"{k} {v:.3f}"
+        for k, v in measured.items()))
+    return measured
+
+
+def ablations(args, normaliser: Normaliser, config: RetrieverConfig, ablation_sets) -> dict:
+    """top-1 / top-3 of retriever variants on the same articles and sets."""
+    bm25_only = dataclasses.replace(config, char_weight=0.0, char_confidence=0.0)
+    rows = []
+    for label, variant, variant_config in (
+        ("default: BM25 + n-gram cosine, stemming + thesaurus", normaliser, config),
+        ("BM25 only (no n-gram fusion)", normaliser, bm25_only),
+        ("n-gram cosine only", normaliser, dataclasses.replace(config, char_weight=1.0)),
+        ("stemming, no thesaurus", Normaliser(synonyms=False), config),
+        ("lowercase tokens only + thesaurus", Normaliser(mode="none"), config),
+    ):
+        variant_kb = KnowledgeBase.load(args.faq_dir, index_path=None, save=False,
+                                        normaliser=variant, config=variant_config)
+        cells = {}
+        for key, set_cases in ablation_sets:
+            variant_rows, _ = evaluate(variant_kb, set_cases, [])
+            m = len(variant_rows)
+            cells[key] = {"top1": sum(r["top1"] for r in variant_rows) / m,
+                          "top3": sum(r["top3"] for r in variant_rows) / m}
+        rows.append({"label": label, "cells": cells})
+    return {"sets": [k for k, _ in ablation_sets], "rows": rows}
+
+
+def measure(args, normaliser: Normaliser, config: RetrieverConfig, previous: dict) -> dict:
+    """Every figure of the report, as a JSON-able dict. Only aggregates of the fresh sets;
+    questions of the main (tuning) set only. `previous`: the last results, for the baselines."""
     started = time.perf_counter()
-    kb = KnowledgeBase.load(args.faq_dir, index_path=None, save=False, normaliser=normaliser, config=config)
+    kb = KnowledgeBase.load(args.faq_dir, index_path=None, save=False, normaliser=normaliser,
+                            config=config)
     threshold = KnowledgeBase.threshold
     cases, out_of_scope = load_benchmark(args.questions)
     check_held_out(kb, cases)
@@ -409,8 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     if fresh2_data is not None:
         fresh2_rows, fresh2_ood_rows = evaluate(kb, *fresh2_data)
     elapsed = time.perf_counter() - started
-    n = len(rows)
-    stats = {
+
+    sets = {
         "fresh": summarise(fresh_rows, threshold),
         "fresh_novel": summarise(novel_rows, threshold),
         "fresh_novel_index": summarise(novel_index_rows, threshold),
@@ -418,222 +353,139 @@ def main(argv: list[str] | None = None) -> int:
         "second": summarise(second_rows, threshold),
     }
     if fresh2_rows is not None:
-        stats["fresh2"] = summarise(fresh2_rows, threshold)
+        sets["fresh2"] = summarise(fresh2_rows, threshold)
     dev = dev_leave_one_out(args.faq_dir, normaliser, config)
-    stats["dev"] = {"n": len(dev), "top1": sum(r["top1"] for r in dev) / len(dev),
-                    "top3": sum(r["top3"] for r in dev) / len(dev)}
-    ood_main, ood_fresh = rejection(ood, threshold), rejection(fresh_ood_rows, threshold)
-    ood_fresh2 = rejection(fresh2_ood_rows, threshold) if fresh2_ood_rows else None
+    sets["dev"] = {"n": len(dev), "top1": sum(r["top1"] for r in dev) / len(dev),
+                   "top3": sum(r["top3"] for r in dev) / len(dev)}
+    off_topic = {"fresh": {**_ood_stats(fresh_ood_rows),
+                           "rejected": rejection(fresh_ood_rows, threshold)}}
+    if fresh2_ood_rows:
+        off_topic["fresh2"] = {**_ood_stats(fresh2_ood_rows),
+                               "rejected": rejection(fresh2_ood_rows, threshold)}
+    off_topic["main"] = {**_ood_stats(ood), "rejected": rejection(ood, threshold)}
 
-    # the previous round's articles and settings on the same sets (only when asked for)
-    before = {k: (dict(v) if isinstance(v, dict) else v) for k, v in BEFORE.items()}
+    before = dict(previous.get("before") or {})
     if args.before_faq_dir is not None:
-        before_config = dataclasses.replace(RetrieverConfig(), **parse_overrides(args.before_set))
-        before_kb = KnowledgeBase.load(args.before_faq_dir, index_path=None, save=False,
-                                       normaliser=normaliser, config=before_config)
-        measured = {}
-        for key, set_cases, set_ood in (("fresh", fresh, fresh_ood), ("main", cases, out_of_scope),
-                                        ("second", second, []),
-                                        ("fresh2", *(fresh2_data or ([], [])))):
-            if not set_cases:
-                continue
-            check_held_out(before_kb, set_cases, minimum=1, quiet=True, name=f"{key} (before)")
-            b_rows, b_ood = evaluate(before_kb, set_cases, set_ood)
-            measured[key] = summarise(b_rows, threshold)
-            if set_ood:
-                measured[f"ood_{key}"] = rejection(b_ood, threshold)
-        b_novel = novel_cases(fresh, index_phrasings(before_kb))
-        measured["fresh_novel_index"] = summarise(evaluate(before_kb, b_novel, [])[0], threshold)
-        print(f"before ({args.before_faq_dir}, {before_config.to_dict()}): " + "; ".join(
-            f"{k} {v['top1']:.3f}/{v['top3']:.3f}" if isinstance(v, dict) else f"{k} {v:.3f}"
-            for k, v in measured.items()))
+        measured = measure_before(args, normaliser, threshold, {
+            "fresh": (fresh, fresh_ood), "main": (cases, out_of_scope), "second": (second, []),
+            "fresh2": fresh2_data or ([], [])})
         for key in ("fresh2", "ood_fresh2", "fresh_novel_index"):
             if key in measured:
                 before[key] = measured[key]
 
-    per_article = {}
+    per_article: dict = {}
+    misses = []
     for r in rows:
-        s = per_article.setdefault(r["expected"], {"n": 0, "top1": 0, "top3": 0, "misses": []})
+        s = per_article.setdefault(r["expected"], {"n": 0, "top1": 0, "top3": 0})
         s["n"] += 1
         s["top1"] += r["top1"]
         s["top3"] += r["top3"]
-        if not r["top1"]:
-            s["misses"].append(r)
+    for article_id in per_article:
+        misses += [{k: r[k] for k in ("expected", "question", "ids", "confidence", "top3")}
+                   for r in rows if r["expected"] == article_id and not r["top1"]]
 
-    n_questions = sum(len(a.questions) for a in kb)
-    out = []
-    out.append("# FAQ retriever benchmark")
-    out.append("")
-    out.append("Generated by `.venv/bin/python benchmarks/faq_bench.py` "
-               f"on {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.")
-    out.append("")
-    fresh2_part = (f", fresh2 {len(fresh2_rows)} (`{args.fresh2.name}`)" if fresh2_rows is not None else "")
-    fresh2_ood_part = (f" + {len(fresh2_ood_rows)} fresh2" if fresh2_ood_rows else "")
-    out.append(f"- articles: {len(kb)} (`faq/`), {n_questions} index questions; held-out questions: fresh "
-               f"{len(fresh)} (`benchmarks/faq_questions_fresh.yml`){fresh2_part}, main {n} and second "
-               f"{len(second)} (`benchmarks/faq_questions.yml`); out-of-scope questions: {len(fresh_ood)} "
-               f"fresh{fresh2_ood_part} + {len(ood)} main. None of them is used to build the index.")
-    out.append(f"- retriever: BM25 (rank_bm25) per field fused with a character 3-5-gram TF-IDF cosine; "
-               f"{settings_line}")
-    out.append(f"- default threshold (`KnowledgeBase.threshold`): {threshold}")
+    ablation_sets = ([("fresh", fresh)] + ([("fresh2", fresh2_data[0])] if fresh2_data else [])
+                     + [("main", cases), ("second", second)])
+    fresh_thresholds = threshold_table(fresh_rows, fresh_ood_rows)
     n_searches = (len(rows) + len(second_rows) + len(fresh_rows) + len(novel_rows) + len(ood)
                   + len(fresh_ood_rows) + len(fresh2_rows or []) + len(fresh2_ood_rows or []))
-    out.append(f"- time: {elapsed:.2f} s for loading + {n_searches} searches")
-    out.append("")
-    out.append("## Results")
-    out.append("")
-    out.append("The **fresh sets are the headline**: written apart from the tuning, and only their "
-               "aggregates are ever printed. The main set is the tuning set (its misses are listed "
-               "below), so its figure is optimistic.")
-    out.append("")
-    out.append(f"| set | questions | top-1 | top-3 | MRR (top-3) | answered at {threshold} | precision when answered |")
-    out.append("| --- | --- | --- | --- | --- | --- | --- |")
-    labels = (("fresh", "**fresh (headline)**"),
-              ("fresh2", "**fresh2 (second headline, aggregate only)**"),
-              ("fresh_novel", "fresh, without near-twins of main/second questions"),
-              ("fresh_novel_index", "fresh, without near-twins of index questions (same articles' "
-                                    "questions and titles)"),
-              ("main", "main (tuning set)"),
-              ("second", "second (aggregate only)"))
-    labels = tuple((k, v) for k, v in labels if k in stats)
-    for key, label in labels:
-        s = stats[key]
-        out.append(f"| {label} | {s['n']} | **{s['top1']:.3f}** | **{s['top3']:.3f}** | {s['mrr']:.3f} | "
-                   f"{s['answered']:.3f} | {s['precision']:.3f} |")
-    d = stats["dev"]
-    out.append(f"| dev: leave-one-out on the articles' `questions:` | {d['n']} | {d['top1']:.3f} | "
-               f"{d['top3']:.3f} | | | |")
-    out.append("")
-    out.append(f"| off-topic questions | questions | rejected (confidence < {threshold}) | highest confidence |")
-    out.append("| --- | --- | --- | --- |")
-    out.append(f"| fresh `out_of_scope` | {len(fresh_ood_rows)} | **{ood_fresh:.3f}** | "
-               f"{max((o['confidence'] for o in fresh_ood_rows), default=0):.2f} |")
-    if fresh2_ood_rows:
-        out.append(f"| fresh2 `out_of_scope` | {len(fresh2_ood_rows)} | **{ood_fresh2:.3f}** | "
-                   f"{max((o['confidence'] for o in fresh2_ood_rows), default=0):.2f} |")
-    out.append(f"| main `out_of_scope` (tuning) | {len(ood)} | {ood_main:.3f} | "
-               f"{max((o['confidence'] for o in ood), default=0):.2f} |")
-    out.append("")
-    out.append(f"\"Fresh, without near-twins\" drops the {len(fresh) - len(novel)} fresh questions whose "
-               "content words overlap 50 % or more (Jaccard) with a question of the main or second set: "
-               "the fresh set was written by the same team as the others, and the short keyword "
-               "queries in particular come out alike (\"charged twice\", \"cancel subscription\"). "
-               f"\"Without near-twins of index questions\" drops the {len(fresh) - len(novel_index)} fresh "
-               "questions that overlap 50 % or more with an article title or index question (any "
-               "article; the before figure uses the index of that time): short natural questions "
-               "come out alike when the index grows, so this is the part of the set the index "
-               "phrasings cannot have matched nearly word for word.")
-    out.append("")
-    out.append("## Before / after the index-phrasing round")
-    out.append("")
-    b = before
-    out.append("Before: the state at the start of this round (BM25 + n-gram fusion, 10-19 index "
-               f"questions per article, `coverage_power` 1.0, threshold {b['threshold']}), figures "
-               "recorded before any change. After: this report. The dev figure is not comparable "
-               f"across rounds: it is measured on the index questions themselves ({b['dev']['n']} "
-               f"before, {d['n']} after).")
-    out.append("")
-    out.append("| set | top-1 before | top-1 after | top-3 before | top-3 after |")
-    out.append("| --- | --- | --- | --- | --- |")
-    for key, label in labels + (("dev", "dev (leave-one-out, see above)"),):
-        if key not in b:
-            out.append(f"| {label} | (not measured) | {stats[key]['top1']:.3f} | | {stats[key]['top3']:.3f} |")
-            continue
-        out.append(f"| {label} | {b[key]['top1']:.3f} | {stats[key]['top1']:.3f} | "
-                   f"{b[key]['top3']:.3f} | {stats[key]['top3']:.3f} |")
-    out.append(f"| off-topic rejected, fresh list | {b['ood_fresh']:.3f} | {ood_fresh:.3f} | | |")
-    if ood_fresh2 is not None:
-        before_ood2 = f"{b['ood_fresh2']:.3f}" if "ood_fresh2" in b else "(not measured)"
-        out.append(f"| off-topic rejected, fresh2 list | {before_ood2} | {ood_fresh2:.3f} | | |")
-    out.append(f"| off-topic rejected, main list | {b['ood_main']:.3f} | {ood_main:.3f} | | |")
-    out.append(f"| fresh: answered / precision when answered | {b['fresh']['answered']:.3f} / "
-               f"{b['fresh']['precision']:.3f} | {stats['fresh']['answered']:.3f} / "
-               f"{stats['fresh']['precision']:.3f} | | |")
-    out.append(f"| main: answered / precision when answered | {b['main']['answered']:.3f} / "
-               f"{b['main']['precision']:.3f} | {stats['main']['answered']:.3f} / "
-               f"{stats['main']['precision']:.3f} | | |")
-    out.append("")
-    h = BEFORE_FUSION
-    out.append(f"History: before the n-gram fusion round (BM25 only, threshold 0.3) fresh was "
-               f"{h['fresh']['top1']:.3f} / {h['fresh']['top3']:.3f}, main {h['main']['top1']:.3f} / "
-               f"{h['main']['top3']:.3f}, second {h['second']['top1']:.3f} / {h['second']['top3']:.3f} "
-               f"(top-1 / top-3), off-topic rejected {h['ood_fresh']:.3f} (fresh) and "
-               f"{h['ood_main']:.3f} (main).")
-    out.append("")
-    out.append("## How to read these numbers")
-    out.append("")
-    out.append(NOTES.strip())
-    out.append("")
-    out.append("## Ablations (same articles and questions)")
-    out.append("")
-    out.append("top-1 / top-3 per set.")
-    out.append("")
-    ablation_sets = [("fresh", fresh)] + ([("fresh2", fresh2_data[0])] if fresh2_data else []) + \
-                    [("main", cases), ("second", second)]
-    out.append("| variant | " + " | ".join(k for k, _ in ablation_sets) + " |")
-    out.append("| --- |" + " --- |" * len(ablation_sets))
-    bm25_only = dataclasses.replace(config, char_weight=0.0, char_confidence=0.0)
-    for label, variant, variant_config in (
-        ("default: BM25 + n-gram cosine, stemming + thesaurus", normaliser, config),
-        ("BM25 only (no n-gram fusion)", normaliser, bm25_only),
-        ("n-gram cosine only", normaliser, dataclasses.replace(config, char_weight=1.0)),
-        ("stemming, no thesaurus", Normaliser(synonyms=False), config),
-        ("lowercase tokens only + thesaurus", Normaliser(mode="none"), config),
-    ):
-        variant_kb = KnowledgeBase.load(args.faq_dir, index_path=None, save=False, normaliser=variant,
-                                        config=variant_config)
-        cells = []
-        for _, set_cases in ablation_sets:
-            variant_rows, _ = evaluate(variant_kb, set_cases, [])
-            m = len(variant_rows)
-            cells.append(f"{sum(r['top1'] for r in variant_rows) / m:.3f} / {sum(r['top3'] for r in variant_rows) / m:.3f}")
-        out.append(f"| {label} | " + " | ".join(cells) + " |")
-    out.append("")
-    out.append("## Confidence threshold")
-    out.append("")
-    out.append("answered = in-scope questions whose best hit reaches the threshold; precision = share of "
-               "those answered with the expected article; rejected = share of the off-topic questions "
-               "below the threshold (the bot offers buttons instead). The default threshold and "
-               "`coverage_power` were chosen on the main set and its off-topic list only.")
-    out.append("")
-    out.append("| threshold | main: answered | main: precision | main off-topic rejected | "
-               "fresh: answered | fresh: precision | fresh off-topic rejected |")
-    out.append("| --- | --- | --- | --- | --- | --- | --- |")
-    for (t, answered, precision, rejected), (_, f_answered, f_precision, f_rejected) in zip(
-            threshold_table(rows, ood), threshold_table(fresh_rows, fresh_ood_rows)):
-        mark = " (default)" if abs(t - threshold) < 1e-9 else ""
-        out.append(f"| {t:.2f}{mark} | {answered:.3f} | {precision:.3f} | {rejected:.3f} | "
-                   f"{f_answered:.3f} | {f_precision:.3f} | {f_rejected:.3f} |")
-    out.append("")
-    out.append("## Per article (main set only)")
-    out.append("")
-    out.append("| article | index questions | main questions | top-1 | top-3 |")
-    out.append("| --- | --- | --- | --- | --- |")
-    for article_id in sorted(per_article):
-        s = per_article[article_id]
-        out.append(f"| {article_id} | {len(kb.get(article_id).questions)} | {s['n']} | {s['top1']}/{s['n']} | "
-                   f"{s['top3']}/{s['n']} |")
-    out.append("")
-    out.append("## Misses of the main set (top-1 wrong)")
-    out.append("")
-    misses = [m for s in per_article.values() for m in s["misses"]]
-    if not misses:
-        out.append("None.")
-    for m in misses:
-        out.append(f"- `{m['expected']}`: \"{m['question']}\" -> {', '.join(m['ids']) or '(nothing)'} "
-                   f"(confidence {m['confidence']:.2f}){'' if m['top3'] else ' **not in top-3**'}")
-    out.append("")
-    out.append("## Main out-of-scope questions (best hit and its confidence)")
-    out.append("")
-    for o in ood:
-        out.append(f"- \"{o['question']}\" -> {o['id'] or '(nothing)'} ({o['confidence']:.2f})")
-    out.append("")
-    report = "\n".join(out)
-    print(report)
+    return {
+        "meta": {
+            "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "elapsed_seconds": elapsed,
+            "n_searches": n_searches,
+            "threshold": threshold,
+            "normaliser": {"mode": normaliser.mode, "synonyms": normaliser.use_synonyms},
+            "retriever": config.to_dict(),
+            "n_articles": len(kb),
+            "n_index_questions": sum(len(a.questions) for a in kb),
+            "files": {"fresh": _shown(args.fresh), "main": _shown(args.questions),
+                      **({"fresh2": _shown(args.fresh2)} if fresh2_data else {})},
+        },
+        "sets": sets,
+        "off_topic": off_topic,
+        "before": before,
+        "before_fusion": previous.get("before_fusion") or {},
+        "ablations": ablations(args, normaliser, config, ablation_sets),
+        "thresholds": [
+            {"threshold": t,
+             "main": {"answered": answered, "precision": precision, "rejected": rejected},
+             "fresh": {"answered": f[1], "precision": f[2], "rejected": f[3]}}
+            for (t, answered, precision, rejected), f in zip(threshold_table(rows, ood),
+                                                             fresh_thresholds, strict=False)],
+        "per_article": [{"id": a, "index_questions": len(kb.get(a).questions), **per_article[a]}
+                        for a in sorted(per_article)],
+        "main_misses": misses,
+        "main_off_topic": [{k: o[k] for k in ("question", "id", "confidence")} for o in ood],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faq-dir", type=Path, default=ROOT / "faq")
+    parser.add_argument("--questions", type=Path, default=QUESTIONS_FILE)
+    parser.add_argument("--fresh", type=Path, default=FRESH_FILE)
+    parser.add_argument("--fresh2", type=Path, default=FRESH2_FILE,
+                        help="second headline set, evaluated (aggregates only) when the file exists")
+    parser.add_argument("--report", type=Path, default=REPORT_FILE)
+    parser.add_argument("--results", type=Path, default=RESULTS_FILE,
+                        help="results JSON the report is rendered from")
+    parser.add_argument("--no-write", action="store_true",
+                        help="print only, write neither the results nor the report")
+    parser.add_argument("--report-only", action="store_true",
+                        help="re-render the report from the results JSON, no measuring")
+    parser.add_argument("--before-faq-dir", type=Path, default=None,
+                        help="also measure the articles of this folder (e.g. the previous round's) "
+                             "with --before-set overrides, for the before/after table")
+    parser.add_argument("--before-set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--dev", action="store_true", help="leave-one-out on the articles' questions")
+    parser.add_argument("--mode", default="stem", help="normaliser mode: stem or none")
+    parser.add_argument("--no-synonyms", action="store_true")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a RetrieverConfig setting, e.g. char_weight=0")
+    parser.add_argument("--tuning-only", action="store_true",
+                        help="dev leave-one-out + the main set's `articles` and `out_of_scope` only, "
+                             "with their misses; never opens the fresh sets (use this while tuning)")
+    parser.add_argument("--no-dev", action="store_true", help="with --tuning-only: skip the leave-one-out")
+    parser.add_argument("--check-leaks", action="store_true",
+                        help="only check that no held-out question (any set) is in the index; for "
+                             "the fresh sets print counts per article, never a question or a score")
+    args = parser.parse_args(argv)
+
+    if args.report_only:
+        path = report.write_report(TEMPLATE, report.load_results(args.results), args.report)
+        print(f"report: {_shown(path)}")
+        return 0
+
+    normaliser = Normaliser(mode=args.mode, synonyms=not args.no_synonyms)
+    config = dataclasses.replace(RetrieverConfig(), **parse_overrides(args.set))
+    settings_line = f"normaliser mode={normaliser.mode} synonyms={normaliser.use_synonyms}; {config.to_dict()}"
+
+    if args.dev:
+        rows = dev_leave_one_out(args.faq_dir, normaliser, config)
+        n = len(rows)
+        print(f"dev (leave-one-out on articles' questions): {settings_line}")
+        print(f"  questions: {n}  top-1: {sum(r['top1'] for r in rows) / n:.3f}  "
+              f"top-3: {sum(r['top3'] for r in rows) / n:.3f}")
+        for r in rows:
+            if not r["top1"]:
+                print(f"  miss {r['expected']}: {r['question']!r} -> {r['ids']}")
+        return 0
+
+    if args.tuning_only:
+        return tuning_only(args, normaliser, config, settings_line)
+    if args.check_leaks:
+        return check_leaks_only(args, normaliser, config)
+
+    previous = report.load_results(args.results) if args.results.is_file() else {}
+    results = measure(args, normaliser, config, previous)
+    text = report.render(TEMPLATE, results)
+    print(text)
     if not args.no_write:
+        report.save_results(results, args.results)
         args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(report, encoding="utf-8")
-        print(f"written to {args.report.relative_to(ROOT) if args.report.is_relative_to(ROOT) else args.report}")
+        args.report.write_text(text, encoding="utf-8")
+        print(f"written to {_shown(args.results)} and {_shown(args.report)}")
     return 0
 
 

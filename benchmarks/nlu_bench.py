@@ -1,28 +1,25 @@
 #!/usr/bin/env python
 """NLU benchmark: our pipeline (config.yml) against rasa init's default (benchmarks/default_config.yml).
 
-Each pipeline is trained ONCE, on a stratified 80 % split of OUR training examples (fixed
-seed). That model scores the held-out 20 % and the test sets written by others in
-../shared/benchmarks/external_intents/ (intents.csv, and intents_bitext.csv reported
-separately). Only aggregate numbers are reported (no individual test texts). --full-data also
-trains ours on 100 % (the model the bot ships) and scores the external sets with it.
---reuse-default takes the default pipeline's figures from the saved results when the training
-data and the default config are unchanged (it needs about an hour to train on 2 cores).
---default-only trains and scores only the default pipeline and keeps its figures in
-docs/benchmarks/nlu_default_results.json, so it can run as soon as the data is final while our
-pipeline is still being tuned; a later --reuse-default run picks them up.
+Each pipeline is trained once on a stratified 80 % split of our training examples (fixed seed)
+and scores the held-out 20 % and the external test sets in ../shared/benchmarks/external_intents/
+(intents.csv; intents_bitext.csv reported separately); only aggregate numbers are kept. The
+figures go to docs/benchmarks/nlu_results.json, one confusion-matrix PNG per evaluation of our
+model next to it, and docs/benchmarks/nlu.md is rendered from the JSON with
+benchmarks/templates/nlu.md.j2 (benchmarks/report.py). Set-up, scoring rule and what the figures
+mean: docs/benchmarks/nlu-notes.md. Models are trained into a temporary directory.
 
-Scoring rule for the fallback: a prediction of `nlu_fallback` (FallbackClassifier: low
-confidence or ambiguous) is its own label. It counts as correct ONLY when the gold intent is
-`out_of_scope` (the bot answers both the same way: "I can't help with that, here is what I
-can do"); for every other gold intent it is a miss. Macro-F1 is averaged over the gold labels
-of each test set.
+    .venv/bin/python benchmarks/nlu_bench.py [--ours-only | --default-only] [--reuse-default]
+                     [--full-data] [--skip-external] [--config FILE] [--no-report]
+                     [--show-heldout-errors]
+    .venv/bin/python benchmarks/nlu_bench.py --latency [MODEL]     # parse time, no training
+    .venv/bin/python benchmarks/nlu_bench.py --report-only [--note TEXT]   # re-render only
 
-Writes docs/benchmarks/nlu.md, one confusion-matrix PNG per evaluation of our model, and the raw
-numbers to docs/benchmarks/nlu_results.json. Models are trained into a temporary directory.
-
-Usage: .venv/bin/python benchmarks/nlu_bench.py [--ours-only | --default-only] [--reuse-default]
-       [--full-data] [--skip-external]
+--full-data also trains ours on 100 % (the model the bot ships) and scores the external sets.
+--default-only trains only the default pipeline and keeps its figures in
+docs/benchmarks/nlu_default_results.json; --reuse-default takes them from there (or from the last
+results) instead of training it (about an hour on 2 cores) when the training data and the default
+config have the same digests; --report-only fills them in from there when the results lack them.
 """
 from __future__ import annotations
 
@@ -39,8 +36,8 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -52,14 +49,20 @@ OUR_CONFIG = REPO / "config.yml"
 DEFAULT_CONFIG = REPO / "benchmarks" / "default_config.yml"
 REPORT_DIR = REPO / "docs" / "benchmarks"
 RESULTS_JSON = REPORT_DIR / "nlu_results.json"
+REPORT_MD = REPORT_DIR / "nlu.md"
+TEMPLATE = "nlu.md.j2"
 SHIPPED_MODEL = REPO / "models" / "supportbot.tar.gz"
 DEFAULT_RESULTS_JSON = REPORT_DIR / "nlu_default_results.json"
 SEED = 42
+TRAIN_FRAC = 0.8
 FALLBACK = "nlu_fallback"
 CSV_NAMES = {"external": "intents.csv", "bitext": "intents_bitext.csv"}
 OOS = "out_of_scope"
 
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+import report  # noqa: E402
+
 logger = logging.getLogger("nlu_bench")
 
 
@@ -68,7 +71,7 @@ logger = logging.getLogger("nlu_bench")
 # ---------------------------------------------------------------------------------------
 
 
-def nlu_files() -> List[Path]:
+def nlu_files() -> list[Path]:
     files = [REPO / "data" / "nlu.yml"] + sorted((REPO / "data" / "nlu").glob("*.yml"))
     return [f for f in files if f.exists()]
 
@@ -108,7 +111,7 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def read_csv(path: Path) -> List[Dict[str, str]]:
+def read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as fh:
         return [row for row in csv.DictReader(fh)]
 
@@ -118,7 +121,7 @@ def read_csv(path: Path) -> List[Dict[str, str]]:
 # ---------------------------------------------------------------------------------------
 
 
-def train(config: Path, data_path: Path, out_dir: Path, name: str) -> Tuple[str, float]:
+def train(config: Path, data_path: Path, out_dir: Path, name: str) -> tuple[str, float]:
     from rasa.model_training import train_nlu
 
     started = time.monotonic()
@@ -162,7 +165,7 @@ def _quiet_rasa_logging() -> None:
 
 
 def parse(model_path: str, texts: Sequence[str],
-          seconds: Optional[List[float]] = None) -> List[Dict]:
+          seconds: list[float] | None = None) -> list[dict]:
     """Rasa's parse result for each text, with nothing printed or logged (and, if `seconds` is
     given, the wall-clock time of each parse appended to it)."""
     from rasa.core.agent import Agent
@@ -184,11 +187,11 @@ def parse(model_path: str, texts: Sequence[str],
         loop.close()
 
 
-def measure_latency(model_path: str, texts: Sequence[str]) -> Dict:
+def measure_latency(model_path: str, texts: Sequence[str]) -> dict:
     """Per-message parse time of a trained model (one message at a time, after a warm-up)."""
     import numpy as np
 
-    seconds: List[float] = []
+    seconds: list[float] = []
     parse(model_path, [texts[0], *texts], seconds)
     ms = np.array(seconds[1:]) * 1000  # the first parse warms the model up
     return {"model": str(model_path), "n": len(texts), "median_ms": float(np.median(ms)),
@@ -197,7 +200,7 @@ def measure_latency(model_path: str, texts: Sequence[str]) -> Dict:
             f"{os.cpu_count()} cores"}
 
 
-def predict(model_path: str, texts: Sequence[str]) -> List[str]:
+def predict(model_path: str, texts: Sequence[str]) -> list[str]:
     return [(parsed.get("intent") or {}).get("name") or FALLBACK
             for parsed in parse(model_path, texts)]
 
@@ -207,26 +210,26 @@ def predict(model_path: str, texts: Sequence[str]) -> List[str]:
 # ---------------------------------------------------------------------------------------
 
 
-def adjust(gold: Sequence[str], pred: Sequence[str]) -> List[str]:
+def adjust(gold: Sequence[str], pred: Sequence[str]) -> list[str]:
     """nlu_fallback counts as out_of_scope only where the gold intent is out_of_scope."""
-    return [OOS if (p == FALLBACK and g == OOS) else p for g, p in zip(gold, pred)]
+    return [OOS if (p == FALLBACK and g == OOS) else p for g, p in zip(gold, pred, strict=False)]
 
 
-def score(gold: Sequence[str], pred: Sequence[str]) -> Dict:
+def score(gold: Sequence[str], pred: Sequence[str]) -> dict:
     from sklearn.metrics import f1_score
 
     adj = adjust(gold, pred)
     labels = sorted(set(gold))
     n = len(gold)
-    correct = sum(g == a for g, a in zip(gold, adj))
+    correct = sum(g == a for g, a in zip(gold, adj, strict=False))
     per_intent = {}
     for label in labels:
         idx = [i for i, g in enumerate(gold) if g == label]
         hits = sum(adj[i] == label for i in idx)
         per_intent[label] = {"support": len(idx), "recall": hits / len(idx) if idx else 0.0}
     fallback = sum(p == FALLBACK for p in pred)
-    confident_wrong = sum(p != FALLBACK and g != a for g, p, a in zip(gold, pred, adj))
-    confusions = Counter((g, a) for g, a in zip(gold, adj) if g != a)
+    confident_wrong = sum(p != FALLBACK and g != a for g, p, a in zip(gold, pred, adj, strict=False))
+    confusions = Counter((g, a) for g, a in zip(gold, adj, strict=False) if g != a)
     return {
         "n": n,
         "accuracy": correct / n if n else 0.0,
@@ -240,11 +243,11 @@ def score(gold: Sequence[str], pred: Sequence[str]) -> Dict:
     }
 
 
-def per_source_accuracy(rows: List[Dict[str, str]], pred: Sequence[str]) -> Dict[str, Dict]:
+def per_source_accuracy(rows: list[dict[str, str]], pred: Sequence[str]) -> dict[str, dict]:
     gold = [r["intent"] for r in rows]
     adj = adjust(gold, pred)
-    by: Dict[str, List[bool]] = defaultdict(list)
-    for r, g, a in zip(rows, gold, adj):
+    by: dict[str, list[bool]] = defaultdict(list)
+    for r, g, a in zip(rows, gold, adj, strict=False):
         by[r.get("source_dataset") or "?"].append(g == a)
     return {k: {"n": len(v), "accuracy": sum(v) / len(v)} for k, v in sorted(by.items())}
 
@@ -260,7 +263,7 @@ def confusion_png(gold: Sequence[str], pred: Sequence[str], title: str, path: Pa
     rows = sorted(set(gold))
     cols = rows + sorted(set(adj) - set(rows))
     m = np.zeros((len(rows), len(cols)), dtype=int)
-    for g, a in zip(gold, adj):
+    for g, a in zip(gold, adj, strict=False):
         m[rows.index(g), cols.index(a)] += 1
     norm = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
     size = max(6.0, 0.42 * len(cols) + 3)
@@ -285,94 +288,8 @@ def confusion_png(gold: Sequence[str], pred: Sequence[str], title: str, path: Pa
 
 
 # ---------------------------------------------------------------------------------------
-# report
+# results and report
 # ---------------------------------------------------------------------------------------
-
-
-def fmt(x: Optional[float]) -> str:
-    return "—" if x is None else f"{x:.3f}"
-
-
-def summary_rows(results: Dict) -> List[str]:
-    lines = [
-        "| evaluation | n | ours: accuracy | ours: macro-F1 | default: accuracy | default: macro-F1 "
-        "| ours: out_of_scope recall | default: out_of_scope recall | ours: fallback rate "
-        "| ours: confident-wrong rate |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for key, label in (("heldout", "held-out 20 % of our data"),
-                       ("external", "external `intents.csv`"),
-                       ("bitext", "external `intents_bitext.csv` (NLG text)")):
-        if key not in results:
-            continue
-        ours = results[key].get("ours")
-        default = results[key].get("default")
-
-        def oos(r):
-            if not r or OOS not in r["per_intent"]:
-                return None
-            return r["per_intent"][OOS]["recall"]
-
-        lines.append(
-            f"| {label} | {ours['n'] if ours else '—'} | {fmt(ours and ours['accuracy'])} "
-            f"| {fmt(ours and ours['macro_f1'])} | {fmt(default and default['accuracy'])} "
-            f"| {fmt(default and default['macro_f1'])} | {fmt(oos(ours))} | {fmt(oos(default))} "
-            f"| {fmt(ours and ours['fallback_rate'])} | {fmt(ours and ours['confident_wrong_rate'])} |"
-        )
-    return lines
-
-
-def per_intent_table(res: Dict) -> List[str]:
-    ours, default = res.get("ours"), res.get("default")
-    labels = sorted((ours or default)["per_intent"])
-    lines = ["| intent | n | ours: recall | default: recall |", "| --- | ---: | ---: | ---: |"]
-    for label in labels:
-        o = ours["per_intent"][label] if ours else None
-        d = default["per_intent"][label] if default else None
-        n = (o or d)["support"]
-        lines.append(f"| {label} | {n} | {fmt(o and o['recall'])} | {fmt(d and d['recall'])} |")
-    return lines
-
-
-def target_lines(results: Dict) -> List[str]:
-    """Plain statement of each target: met or not (numbers above)."""
-    out = []
-
-    def get(key, who, metric):
-        r = results.get(key, {}).get(who)
-        if not r:
-            return None
-        if metric == "oos":
-            return r["per_intent"].get(OOS, {}).get("recall")
-        return r[metric]
-
-    checks = [
-        ("held-out accuracy ≥ 0.95", get("heldout", "ours", "accuracy"), 0.95),
-        ("external accuracy ≥ 0.90", get("external", "ours", "accuracy"), 0.90),
-        ("external out_of_scope recall ≥ 0.85", get("external", "ours", "oos"), 0.85),
-        ("held-out accuracy ahead of default", get("heldout", "ours", "accuracy"),
-         get("heldout", "default", "accuracy")),
-        ("external accuracy ahead of default", get("external", "ours", "accuracy"),
-         get("external", "default", "accuracy")),
-    ]
-    for label, value, bar in checks:
-        if value is None or bar is None:
-            continue
-        verdict = "met" if value > bar or (value >= bar and "ahead" not in label) else "NOT met"
-        out.append(f"- {label}: {verdict} ({value:.3f} vs {bar:.3f})")
-    return out
-
-
-def full_data_lines(results: Dict) -> List[str]:
-    out = []
-    for key, label in (("external", "`intents.csv`"), ("bitext", "`intents_bitext.csv`")):
-        r = results.get(key, {}).get("ours_full")
-        if r:
-            oos = r["per_intent"].get(OOS, {}).get("recall")
-            out.append(f"- ours trained on 100 % of our data (what the bot ships), on {label}: "
-                       f"accuracy {r['accuracy']:.3f}, macro-F1 {r['macro_f1']:.3f}"
-                       + (f", out_of_scope recall {oos:.3f}" if oos is not None else ""))
-    return ([""] + out) if out else []
 
 
 def _pipeline_yaml(config: Path) -> str:
@@ -382,141 +299,17 @@ def _pipeline_yaml(config: Path) -> str:
     return yaml.safe_dump({"pipeline": doc.get("pipeline")}, sort_keys=False)
 
 
-def write_report(results: Dict, meta: Dict) -> Path:
-    lines = [
-        "# NLU benchmark",
-        "",
-        f"Generated by `benchmarks/nlu_bench.py` (`make bench`) on {meta['date']} "
-        f"({meta['machine']}). Ours = the `pipeline:` of `config.yml`; default = the pipeline "
-        "`rasa init` writes for Rasa 3.6 (`benchmarks/default_config.yml`: DIET 100 epochs, "
-        "ResponseSelector, FallbackClassifier 0.3).",
-        "",
-        "**Scoring rule.** `nlu_fallback` (low confidence or ambiguity) is its own label. It counts "
-        "as a hit only when the gold intent is `out_of_scope` — the bot answers both the same way — "
-        "and as a miss for every other gold intent. *Confident-wrong rate* = share of messages "
-        "answered with a wrong intent instead of the fallback. Macro-F1 averages the F1 of the "
-        "gold labels present in each test set.",
-        "",
-        "**Data.** Each pipeline is trained once, on a stratified 80 % split of our own examples "
-        f"(`TrainingData.train_test_split`, seed {SEED}); that model scores the held-out 20 % and "
-        "the external sets in `../shared/benchmarks/external_intents/` (written and labelled by "
-        "others; never used for training; only aggregate numbers are looked at). "
-        "`intents_bitext.csv` is machine-generated text and reported separately. "
-        "`ours_full` rows, when present, are our pipeline trained on 100 % of the data (what the "
-        "bot ships). Training-data digest: "
-        f"`{meta.get('data_digest', '?')[:12]}`"
-        + (f"; the default pipeline's figures were measured on {meta['default_from']} on the same "
-           "data (same digest)." if meta.get("default_from") else "."),
-        "",
-        f"Our training data: {meta['n_examples']} examples, {meta['n_intents']} intents.",
-        "",
-        "## Summary",
-        "",
-        *summary_rows(results),
-        "",
-        "Targets: held-out accuracy ≥ 0.95; external accuracy ≥ 0.90 with out_of_scope recall ≥ 0.85; "
-        "ahead of the default pipeline on both.",
-        "",
-        *target_lines(results),
-        *full_data_lines(results),
-        *([] if not meta.get("note") else ["", f"**Note on this run.** {meta['note']}"]),
-        "",
-        "## Training time (2 cores, `rasa train nlu`-equivalent; 80 % of our data unless marked "
-        "`_full`)",
-        "",
-        "| pipeline | seconds |",
-        "| --- | ---: |",
-    ]
-    for k in ("ours", "default", "ours_full"):
-        if meta["train_seconds"].get(k):
-            lines.append(f"| {k} | {meta['train_seconds'][k]:.0f} |")
-    latency = meta.get("latency")
-    if latency:
-        lines += ["", f"## Parse time per message (`--latency`, {latency['date']}, "
-                      f"{latency['machine']})", "",
-                  f"`{Path(latency['model']).name}`, {latency['n']} held-out messages parsed one "
-                  f"at a time (NLU pipeline only): median {latency['median_ms']:.1f} ms, p95 "
-                  f"{latency['p95_ms']:.1f} ms, max {latency['max_ms']:.1f} ms."]
-    for key, title in (("heldout", "Held-out split (20 % of our data)"),
-                       ("external", "External `intents.csv`"),
-                       ("bitext", "External `intents_bitext.csv`")):
-        if key not in results:
-            continue
-        lines += ["", f"## {title}: recall per intent", "", *per_intent_table(results[key])]
-        if results[key].get("by_source"):
-            lines += ["", "Accuracy by source data set (ours / default):", "",
-                      "| source | n | ours | default |", "| --- | ---: | ---: | ---: |"]
-            bs_o = results[key]["by_source"].get("ours", {})
-            bs_d = results[key]["by_source"].get("default", {})
-            for src in sorted(set(bs_o) | set(bs_d)):
-                o, d = bs_o.get(src), bs_d.get(src)
-                lines.append(f"| {src} | {(o or d)['n']} | {fmt(o and o['accuracy'])} "
-                             f"| {fmt(d and d['accuracy'])} |")
-        ours = results[key].get("ours")
-        if ours and ours["top_confusions"]:
-            lines += ["", "Most frequent confusions of our model (gold → predicted, counts only):", ""]
-            lines += [f"- {c['gold']} → {c['pred']}: {c['count']}" for c in ours["top_confusions"]]
-        png = meta["pngs"].get(key)
-        if png:
-            lines += ["", f"![confusion matrix, ours, {key}]({png})"]
-    lines += ["", "## Our pipeline", "", "```yaml", meta.get("pipeline_yaml", "").rstrip(), "```", ""]
-    lines += [
-        "Why this shape. The intent comes from "
-        "`supportbot.nlu.linear_intent_classifier.LinearIntentClassifier`: a linear SVM over "
-        "TF-IDF word 1-2 and char 2-5-grams (emails, order references, amounts, dates and codes "
-        "replaced by placeholder words) plus, since 2026-11-24, the 384-number sentence "
-        "embedding of all-MiniLM-L6-v2 (int8 ONNX run by onnxruntime, from pinned packages; "
-        "`supportbot/nlu/sentence_encoder.py`). Its scores go through a softmax whose "
-        "temperature is fitted on out-of-fold scores, and are blended 0.8/0.2 with DIET's "
-        "ranking before the FallbackClassifier (0.3, ambiguity 0.05). The embeddings were "
-        "chosen by 5-fold CV on the benchmark's 80 % training split only (11,903 examples; the "
-        "held-out 20 % and the external sets played no part): n-grams alone 0.935, embeddings "
-        "alone 0.908, both 0.958 (embedding weight 0.7: 0.958, 1.4: 0.957, 2.0: 0.954; 1.0 "
-        "kept). The n-gram SVM had been chosen over a logistic regression the same way (0.946 "
-        "vs 0.936 on the previous data). After the choice, `benchmarks/nlu_blend_study.py` "
-        "(DIET trained once on the same split, 2026-11-24) measured on the held-out split, as "
-        "alone / blended with DIET 0.2 / after the FallbackClassifier: DIET alone 0.902; "
-        "logistic regression 0.943 / 0.945 / 0.942; n-gram SVM 0.951 / 0.951 / 0.950; SVM "
-        "with embeddings 0.962 / 0.964 / 0.962 (100 confident wrong answers instead of 134, "
-        "14 messages to `nlu_fallback` instead of 21). The embeddings cost training time (the "
-        "linear model trains in about 150 s instead of 7 s, mostly encoding the examples) and "
-        "parse time (section 'Parse time per message'). DIET has no transformer layers "
-        "(earlier trials found 1-2 layers no better and 3-8x slower on 2 cores); the "
-        "thresholds and the DIET weight were never tuned on a held-out split. Entities come "
-        "from `supportbot.nlu.pattern_entities.PatternEntityExtractor` (spaCy EntityRuler "
-        "built in code), not from DIET, so DIET's entity head is off.",
-    ]
-    lines += [
-        "",
-        "## Provenance of the training data",
-        "",
-        "Every example in `data/nlu.yml` and `data/nlu/*.yml` was written by hand for this "
-        "project in customers' own words (chat lines, pasted email bodies, typos, bank-card and "
-        "app wording). The external CSVs are never read while writing data; the benchmark only "
-        "reports aggregate numbers. One incident to record: in an early run Rasa's debug logging "
-        "printed parsed external texts into a local log; that log was deleted unread beyond the "
-        "first screen, the benchmark now silences all output while parsing (file-descriptor "
-        "level), and no examples were added afterwards for the intent those lines belonged to "
-        "(`unknown_charge`). The data then grew in review rounds: the examples a "
-        "cross-validated model labels differently (`benchmarks/nlu_data_check.py`) are read "
-        "against `docs/nlu-labelling-guide.md`, wrong labels moved and ambiguous ones removed "
-        "(`benchmarks/nlu_relabel.py`), rare phrasings given siblings. While examples were "
-        "written the benchmark folder was moved out of reach; afterwards "
-        "`tests/unit/nlu/test_training_data_hygiene.py` found lines identical to benchmark "
-        "sentences (5 generic phrases on the first pass, 5 more in the next two rounds, none in "
-        "the third), which were removed by script without being displayed.",
-    ]
-    lines += ["", "## Weakest intents (ours)", ""]
-    for key in ("heldout", "external", "bitext"):
-        ours = results.get(key, {}).get("ours")
-        if not ours:
-            continue
-        weakest = sorted(ours["per_intent"].items(), key=lambda kv: kv[1]["recall"])[:5]
-        lines.append(f"- {key}: " + ", ".join(f"{k} {v['recall']:.2f}" for k, v in weakest))
-    path = REPORT_DIR / "nlu.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+def load_results(path: Path = RESULTS_JSON) -> dict:
+    return report.load_results(path)
+
+
+def save_results(saved: dict, path: Path = RESULTS_JSON) -> Path:
+    return report.save_results(saved, path)
+
+
+def write_report(saved: dict, path: Path = REPORT_MD) -> Path:
+    """docs/benchmarks/nlu.md rendered from `saved` ({"meta": ..., "results": ...})."""
+    return report.write_report(TEMPLATE, saved, path)
 
 
 # ---------------------------------------------------------------------------------------
@@ -524,7 +317,7 @@ def write_report(results: Dict, meta: Dict) -> Path:
 # ---------------------------------------------------------------------------------------
 
 
-def merge_default(results: Dict, meta: Dict, saved: Dict) -> None:
+def merge_default(results: dict, meta: dict, saved: dict) -> None:
     """Copy the default pipeline's figures from an earlier run on the same data."""
     meta["default_from"] = saved["meta"]["date"]
     meta["train_seconds"]["default"] = saved["meta"]["train_seconds"].get("default")
@@ -535,7 +328,7 @@ def merge_default(results: Dict, meta: Dict, saved: Dict) -> None:
                 results[key]["by_source"]["default"] = res["by_source"]["default"]
 
 
-def saved_default_for(digest: str, paths=(DEFAULT_RESULTS_JSON, RESULTS_JSON)) -> Optional[Dict]:
+def saved_default_for(digest: str, paths=(DEFAULT_RESULTS_JSON, RESULTS_JSON)) -> dict | None:
     """Saved default-pipeline figures measured on the same data and default config, if any
     (the --default-only cache first, then the last full run)."""
     for path in paths:
@@ -548,7 +341,7 @@ def saved_default_for(digest: str, paths=(DEFAULT_RESULTS_JSON, RESULTS_JSON)) -
     return None
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ours-only", action="store_true", help="skip the default pipeline")
     ap.add_argument("--config", type=Path, default=OUR_CONFIG,
@@ -585,21 +378,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.latency:
         if not Path(args.latency).exists():
             ap.error(f"no trained model at {args.latency} (run `make train`)")
-        _, test_td = load_our_data().train_test_split(train_frac=0.8, random_seed=SEED)
+        _, test_td = load_our_data().train_test_split(train_frac=TRAIN_FRAC, random_seed=SEED)
         texts = [m.get("text") for m in test_td.intent_examples][:500]
         latency = measure_latency(args.latency, texts)
         print(f"parse time per message: median {latency['median_ms']:.1f} ms, p95 "
               f"{latency['p95_ms']:.1f} ms, max {latency['max_ms']:.1f} ms (n={latency['n']})")
         if RESULTS_JSON.exists() and not args.no_report:
-            saved = json.loads(RESULTS_JSON.read_text(encoding="utf-8"))
+            saved = load_results()
             saved["meta"]["latency"] = latency
-            RESULTS_JSON.write_text(json.dumps(saved, indent=2))
-            print(f"report: {write_report(saved['results'], saved['meta']).relative_to(REPO)}")
+            save_results(saved)
+            print(f"report: {write_report(saved).relative_to(REPO)}")
         return 0
 
     if args.report_only:
-        saved = json.loads(RESULTS_JSON.read_text(encoding="utf-8"))
-        saved["meta"]["pipeline_yaml"] = _pipeline_yaml(args.config.resolve())
+        saved = load_results()
+        if saved["meta"].get("pipeline_yaml") != _pipeline_yaml(args.config.resolve()):
+            print(f"note: the pipeline of {args.config.name} is not the one measured; the report "
+                  "shows the measured one (re-run the benchmark to measure the new one)")
         default = None
         if not any("default" in r for r in saved["results"].values()):
             default = saved_default_for(saved["meta"].get("data_digest", ""),
@@ -611,8 +406,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.note:
             saved["meta"]["note"] = args.note
         if args.note or default:
-            RESULTS_JSON.write_text(json.dumps(saved, indent=2))
-        print(f"report: {write_report(saved['results'], saved['meta']).relative_to(REPO)}")
+            save_results(saved)
+        print(f"report: {write_report(saved).relative_to(REPO)}")
         return 0
 
     td = load_our_data()
@@ -629,12 +424,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                       f"(same training data, digest {digest[:12]})", flush=True)
         if reused_default is None:
             configs["default"] = DEFAULT_CONFIG
-    results: Dict[str, Dict] = {}
-    meta: Dict = {
+    results: dict[str, dict] = {}
+    meta: dict = {
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "n_examples": len(td.intent_examples),
         "n_intents": len(td.intents),
+        "seed": SEED,
+        "train_frac": TRAIN_FRAC,
         "data_digest": digest,
         "default_config_digest": file_digest(DEFAULT_CONFIG),
         "train_seconds": {},
@@ -643,7 +440,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     meta["pipeline_yaml"] = _pipeline_yaml(args.config.resolve())
     print(f"our data: {meta['n_examples']} examples, {meta['n_intents']} intents", flush=True)
 
-    sets: Dict[str, List[Dict[str, str]]] = {}
+    sets: dict[str, list[dict[str, str]]] = {}
     if not args.skip_external:
         for key, fname in CSV_NAMES.items():
             path = EXTERNAL_DIR / fname
@@ -654,9 +451,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="nlu_bench_") as tmp:
         tmpdir = Path(tmp)
-        # One model per pipeline, trained on the same stratified 80 % of our data, scores the
-        # held-out 20 % and every external set (so each pipeline is trained once).
-        train_td, test_td = td.train_test_split(train_frac=0.8, random_seed=SEED)
+        # One model per pipeline, trained on the same stratified split of our data, scores the
+        # held-out rest and every external set (so each pipeline is trained once).
+        train_td, test_td = td.train_test_split(train_frac=TRAIN_FRAC, random_seed=SEED)
         train_file = write_training_data(train_td, tmpdir / "split" / "train.yml")
         evals = {"heldout": ([m.get("text") for m in test_td.intent_examples],
                              [m.get("intent") for m in test_td.intent_examples], None)}
@@ -665,7 +462,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         for key in evals:
             results[key] = {"by_source": {}}
         for name, cfg in configs.items():
-            print(f"training {name} on {len(train_td.intent_examples)} examples (80 %)", flush=True)
+            print(f"training {name} on {len(train_td.intent_examples)} examples "
+                  f"({TRAIN_FRAC * 100:.0f} %)", flush=True)
             model, took = train(cfg, train_file, tmpdir / "models", name)
             meta["train_seconds"][name] = took
             for key, (texts, gold, rows) in evals.items():
@@ -675,7 +473,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     results[key]["by_source"][name] = per_source_accuracy(rows, pred)
                 oos = r["per_intent"].get(OOS, {}).get("recall")
                 print(f"  {name} on {key}: accuracy {r['accuracy']:.3f}, macro-F1 "
-                      f"{r['macro_f1']:.3f}, out_of_scope recall {fmt(oos)}", flush=True)
+                      f"{r['macro_f1']:.3f}, out_of_scope recall {report.fmt(oos)}", flush=True)
                 if name == "ours" and not args.no_report:
                     png = REPORT_DIR / f"nlu_confusion_{key}.png"
                     title = ("ours, held-out 20 % of our data" if key == "heldout"
@@ -683,7 +481,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     confusion_png(gold, pred, title, png)
                     meta["pngs"][key] = png.name
                 if name == "ours" and key == "heldout" and args.show_heldout_errors:
-                    for t, g, p in zip(texts, gold, adjust(gold, pred)):
+                    for t, g, p in zip(texts, gold, adjust(gold, pred), strict=False):
                         if g != p:
                             print(f"    [{g} -> {p}] {t}")
         if args.full_data and sets and "ours" in configs:
@@ -701,21 +499,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         merge_default(results, meta, reused_default)
 
     if args.default_only:
-        DEFAULT_RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
-        DEFAULT_RESULTS_JSON.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+        save_results({"meta": meta, "results": results}, DEFAULT_RESULTS_JSON)
         print(f"default pipeline figures: {DEFAULT_RESULTS_JSON.relative_to(REPO)}")
         return 0
 
+    saved = {"meta": meta, "results": results}
     print()
-    print("\n".join(summary_rows(results)))
-    for key, res in results.items():
-        print(f"\n{key}:")
-        print("\n".join(per_intent_table(res)))
+    print(report.render(TEMPLATE, saved))
     if not args.no_report:
-        report = write_report(results, meta)
-        RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS_JSON.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
-        print(f"\nreport: {report.relative_to(REPO)}")
+        save_results(saved)
+        print(f"results: {RESULTS_JSON.relative_to(REPO)}; "
+              f"report: {write_report(saved).relative_to(REPO)}")
     return 0
 
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env python
 """Training-data check: which of OUR examples does a cross-validated linear model label differently?
 
-A fast (a few minutes on 2 cores, no Rasa training) linear SVM over the shipped classifier's features
-(TF-IDF word + character n-grams and, unless --no-embeddings, the MiniLM sentence embeddings of
-supportbot/nlu/sentence_encoder.py) is trained with 5-fold cross-validation over data/nlu.yml +
-data/nlu/*.yml. Examples it gets wrong are either
-mislabelled, ambiguous without context, or a phrasing the data covers only once. Reading this list
-is how the training data is cleaned and where new examples are most needed. It reads only our own
-data (never ../shared/benchmarks).
+A linear SVM over the shipped classifier's features (TF-IDF word + character n-grams and, unless
+--no-embeddings, the MiniLM sentence embeddings of supportbot/nlu/sentence_encoder.py) is trained
+with 5-fold cross-validation over data/nlu.yml + data/nlu/*.yml (a few minutes on 2 cores, no
+Rasa training). It prints texts that carry two intents, the CV recall per intent and the
+examples it gets wrong: mislabelled, ambiguous without context, or a phrasing the data covers
+only once (how to decide: docs/nlu-labelling-guide.md). It reads only our own data (never
+../shared/benchmarks).
 
     .venv/bin/python benchmarks/nlu_data_check.py                 # per-intent CV recall + errors
     .venv/bin/python benchmarks/nlu_data_check.py --intents goodbye,thanks
@@ -35,7 +35,7 @@ def main() -> int:
     ap.add_argument("--summary", action="store_true", help="numbers only, no example list")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--no-embeddings", action="store_true",
-                    help="n-grams only (faster; what the classifier used before 2026-11-24)")
+                    help="n-grams only (faster)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
 
@@ -43,8 +43,7 @@ def main() -> int:
     from sklearn.svm import LinearSVC
 
     import nlu_bench
-    from supportbot.nlu.linear_intent_classifier import (
-        LinearIntentClassifier, build_vectorizers, featurise, rows)
+    from supportbot.nlu.linear_intent_classifier import LinearIntentClassifier, build_vectorizers, featurise, rows
 
     td = nlu_bench.load_our_data()
     texts = [m.get("text") for m in td.intent_examples]
@@ -64,11 +63,11 @@ def main() -> int:
         model = LinearSVC(C=1.0, max_iter=3000).fit(fit, [gold[i] for i in train_idx])
         apply = featurise(vectorizers, [texts[i] for i in test_idx],
                           embeddings=rows(embeddings, test_idx))
-        for i, p in zip(test_idx, model.predict(apply)):
+        for i, p in zip(test_idx, model.predict(apply), strict=False):
             pred[i] = p
 
     seen = defaultdict(set)
-    for t, g in zip(texts, gold):
+    for t, g in zip(texts, gold, strict=False):
         seen[" ".join(t.lower().split()).strip(" .!?")].add(g)
     clashes = {t: sorted(i) for t, i in seen.items() if len(i) > 1}
     if clashes:
@@ -78,7 +77,7 @@ def main() -> int:
 
     wanted = {i.strip() for i in args.intents.split(",") if i.strip()}
     total = Counter(gold)
-    hits = Counter(g for g, p in zip(gold, pred) if g == p)
+    hits = Counter(g for g, p in zip(gold, pred, strict=False) if g == p)
     acc = sum(hits.values()) / len(gold)
     print(f"{len(gold)} examples, {len(total)} intents, {args.folds}-fold CV accuracy {acc:.3f}")
     for intent in sorted(total, key=lambda i: hits[i] / total[i]):
@@ -88,7 +87,7 @@ def main() -> int:
     if args.summary:
         return 0
     errors = defaultdict(list)
-    for t, g, p in zip(texts, gold, pred):
+    for t, g, p in zip(texts, gold, pred, strict=False):
         if g != p and (not wanted or g in wanted or p in wanted):
             errors[(g, p)].append(t)
     for (g, p), items in sorted(errors.items(), key=lambda kv: -len(kv[1])):

@@ -69,6 +69,7 @@ class SmtpMailer:
         if not message.get("Message-ID"):
             message["Message-ID"] = make_msgid()
         try:
+            client: smtplib.SMTP
             if self.tls == "ssl":
                 client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
                                           context=ssl.create_default_context())

@@ -4,8 +4,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@overload
+def env_value(name: str) -> str | None: ...
+@overload
+def env_value(name: str, default: str) -> str: ...
+@overload
+def env_value(name: str, default: str | None) -> str | None: ...
 
 
 def env_value(name: str, default: str | None = None) -> str | None:
@@ -62,7 +71,7 @@ class Settings:
     rasa_url: str = "http://127.0.0.1:5005"
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         var_dir = Path(_env("SUPPORTBOT_VAR_DIR", str(PROJECT_ROOT / "var")))
         rasa_port = _env_int("SUPPORTBOT_RASA_PORT", 5005)
         return cls(

@@ -5,8 +5,6 @@ enters, keeps full card numbers out of the tracker, the NLU and every log.
 """
 from __future__ import annotations
 
-from typing import Text
-
 from rasa.core.channels.rest import RestInput
 from sanic.request import Request
 
@@ -17,9 +15,9 @@ class MaskingRestInput(RestInput):
     """`rest` channel (same URL, /webhooks/rest/webhook) with card-number masking."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "rest"
 
-    def _extract_message(self, req: Request) -> Text:
+    def _extract_message(self, req: Request) -> str:
         text = super()._extract_message(req)
         return mask_card_numbers(text) if text else text

@@ -1,7 +1,13 @@
 """`supportbot refund check`: print a refund decision without issuing anything."""
 from __future__ import annotations
 
+import argparse
 import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the CLI imports SQLAlchemy only for the command that needs it
+    from sqlalchemy.engine import Engine
 
 from supportbot.core.errors import CoreError
 
@@ -10,14 +16,19 @@ class CliError(CoreError):
     pass
 
 
-def decide_for(engine, reference: str, email: str, *, at=None, reason: str = "other",
-               amount: str | None = None, vat_refund: bool = False) -> dict:
+class UsageError(CliError):
+    """Arguments that cannot describe a real situation (exit code 2, like argparse errors)."""
+
+    exit_code = 2
+
+
+def decide_for(engine: Engine, reference: str, email: str, *, at: datetime | None = None,
+               reason: str = "other", amount: str | None = None, vat_refund: bool = False) -> dict[str, Any]:
     """The decision for an order whose reference AND email match, as a JSON-ready dict."""
-    from supportbot.core.orders import (
-        client_policy, load_order, normalize_email, normalize_reference, order_facts)
+    from supportbot.core.orders import client_policy, load_order, order_facts
     from supportbot.core.refund_policy import RequestedRefund, decide
-    from supportbot.core.timeutil import utcnow
-    from supportbot.core.vocabulary import format_money, parse_money
+    from supportbot.core.timeutil import as_utc, utcnow
+    from supportbot.core.vocabulary import format_money, normalize_email, normalize_reference, parse_money
     from supportbot.db.engine import session_scope
 
     ref, email_n = normalize_reference(reference), normalize_email(email)
@@ -33,6 +44,11 @@ def decide_for(engine, reference: str, email: str, *, at=None, reason: str = "ot
                                         vat_refund=vat_refund)
         except ValueError as exc:
             raise CliError(str(exc)) from exc
+        placed_at = as_utc(order.placed_at, name="placed_at")
+        if at is not None and at < placed_at:
+            raise UsageError(
+                f"--at {at.isoformat()} is before order {ref} was placed ({placed_at.isoformat()}):"
+                " a refund decision needs a time at or after the purchase")
         now = at or utcnow()
         decision = decide(order_facts(order), requested, client_policy(order.client), now)
     return {
@@ -51,7 +67,7 @@ def decide_for(engine, reference: str, email: str, *, at=None, reason: str = "ot
     }
 
 
-def cmd_check(args) -> int:
+def cmd_check(args: argparse.Namespace) -> int:
     from supportbot.core.timeutil import parse_iso
     from supportbot.db.engine import make_engine
     from supportbot.settings import Settings
@@ -78,7 +94,7 @@ def cmd_check(args) -> int:
     return 0
 
 
-def register(subparsers) -> None:
+def register(subparsers: Any) -> None:
     from supportbot.core.vocabulary import REFUND_REASONS, VAT_REFUND_REASON
 
     refund = subparsers.add_parser("refund", help="refund rules")

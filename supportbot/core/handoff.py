@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Any, Callable
+from typing import Any
 
 import requests
 from sqlalchemy import select
@@ -86,7 +87,7 @@ class HandoffQueue:
         self.http = http or requests.Session()
         self.sleep = sleep
         self._executor: ThreadPoolExecutor | None = None
-        self._futures: set[Future] = set()
+        self._futures: set[Future[str]] = set()
         self._lock = threading.Lock()
 
     # ---- creating tickets ----
@@ -161,7 +162,7 @@ class HandoffQueue:
                          ticket_id=ticket.id)
 
     # ---- helpdesk webhook ----
-    def dispatch(self, ticket_id: int) -> Future | None:
+    def dispatch(self, ticket_id: int) -> Future[str] | None:
         """Deliver the ticket to the helpdesk in the background (no-op without a webhook)."""
         if not self.webhook_url:
             return None
@@ -174,7 +175,7 @@ class HandoffQueue:
         future.add_done_callback(self._forget)
         return future
 
-    def _forget(self, future: Future) -> None:
+    def _forget(self, future: Future[str]) -> None:
         with self._lock:
             self._futures.discard(future)
 
@@ -213,6 +214,8 @@ class HandoffQueue:
         }
 
     def _deliver(self, ticket_id: int) -> str:
+        url = self.webhook_url
+        assert url, "dispatch() delivers only when a webhook is configured"
         with session_scope(self.engine) as session:
             ticket = session.get(HandoffTicket, ticket_id)
             if ticket is None or ticket.delivery_status == DELIVERY_DELIVERED:
@@ -226,7 +229,7 @@ class HandoffQueue:
             attempts = attempt
             try:
                 response = self.http.post(
-                    self.webhook_url, json=body, timeout=self.timeout,
+                    url, json=body, timeout=self.timeout,
                     headers={"Idempotency-Key": f"supportbot-ticket-{ticket_id}"},
                 )
             except requests.RequestException as exc:
@@ -259,4 +262,5 @@ class HandoffQueue:
             audit.record(session, "handoff.delivery", at=self.clock(), actor="system",
                          conversation_id=ticket.conversation_id, order_id=ticket.order_id,
                          ticket_id=ticket_id, status=ticket.delivery_status, attempts=attempts)
-            return ticket.delivery_status
+            status: str = ticket.delivery_status
+            return status

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from supportbot.core.orders import charge_of, mask_email
 from supportbot.core.timeutil import Clock, utcnow
-from supportbot.core.vocabulary import CARD_BRAND_LABELS, PAYMENT_METHOD_LABELS, format_money
+from supportbot.core.views import LinkDispatch
+from supportbot.core.vocabulary import (
+    CARD_BRAND_LABELS,
+    PAYMENT_METHOD_LABELS,
+    format_duration,
+    format_money,
+)
 from supportbot.db.models import Order
 from supportbot.mail import Mailer, build_message
 
@@ -24,9 +30,9 @@ class Notifier:
         self.links_base_url = links_base_url.rstrip("/")
         self.clock = clock
 
-    def signed_link(self, kind: str, reference: str) -> str:
+    def signed_link(self, kind: str, reference: str, expires_at: datetime) -> str:
         """`{base}/{kind}/{reference}?expires=...&sig=...` (HMAC with the secret key)."""
-        expires = int((self.clock() + LINK_TTL).timestamp())
+        expires = int(expires_at.timestamp())
         sig = hmac.new(self._secret, f"{kind}|{reference}|{expires}".encode(),
                        hashlib.sha256).hexdigest()[:32]
         return f"{self.links_base_url}/{kind}/{reference}?expires={expires}&sig={sig}"
@@ -75,16 +81,23 @@ class Notifier:
                 f"support: {order.client.technical_support}\n")
         return self._send(order, f"Your license information for order {order.reference}", body)
 
-    def invoice(self, order: Order) -> str:
-        body = ("Hello,\n\nyou can download the invoice of your order here (link valid for "
-                f"{LINK_TTL.days} days):\n\n{self.signed_link('invoice', order.reference)}\n\n"
-                f"{self._order_lines(order)}\n")
-        return self._send(order, f"Invoice for order {order.reference}", body)
+    def _send_link(self, order: Order, kind: str, subject: str, intro: str,
+                   outro: str) -> LinkDispatch:
+        """Mail a signed link valid for LINK_TTL; the result says until when it works."""
+        expires_at = self.clock() + LINK_TTL
+        body = (f"Hello,\n\n{intro} (valid for {format_duration(LINK_TTL)}):\n\n"
+                f"{self.signed_link(kind, order.reference, expires_at)}\n\n{outro}\n")
+        masked = self._send(order, subject, body)
+        return LinkDispatch(masked_email=masked, expires_at=expires_at, valid_for=LINK_TTL)
 
-    def payment_method_link(self, order: Order) -> str:
-        body = ("Hello,\n\nuse this secure link to retry the payment or change the payment "
-                f"method of order {order.reference} (valid for {LINK_TTL.days} days):\n\n"
-                f"{self.signed_link('payment-method', order.reference)}\n\n"
-                "We never ask for card details by email or chat.\n")
-        return self._send(order, f"Change the payment method of order {order.reference}", body)
+    def invoice(self, order: Order) -> LinkDispatch:
+        return self._send_link(
+            order, "invoice", f"Invoice for order {order.reference}",
+            "you can download the invoice of your order here", self._order_lines(order))
+
+    def payment_method_link(self, order: Order) -> LinkDispatch:
+        return self._send_link(
+            order, "payment-method", f"Change the payment method of order {order.reference}",
+            "use this secure link to retry the payment or change the payment method of order "
+            f"{order.reference}", "We never ask for card details by email or chat.")
 

@@ -1,11 +1,11 @@
 """Order queries and the conversion of ORM rows into policy facts and result views."""
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql import Select
 
 from supportbot.core.refund_policy import ClientPolicy, OrderFacts
 from supportbot.core.timeutil import business_days_between
@@ -24,30 +24,16 @@ from supportbot.core.vocabulary import (
     REFUND_PENDING,
     SUBSCRIPTION_CANCELLED,
     SUBSCRIPTION_EXPIRED,
-    SUBSCRIPTION_TRIAL,
     TEAM_PAYMENT_PROCESSING,
     format_money,
+    normalize_email,  # noqa: F401 (re-exported for supportbot.core.cli)
+    normalize_reference,  # noqa: F401 (re-exported for supportbot.core.cli)
 )
 from supportbot.db.models import Client, Order, Payment, Subscription
-
-_REFERENCE = re.compile(r"^\s*#?\s*(\d{9})\s*$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 # Payments by bank transfer etc. usually arrive within this many business days.
 PENDING_PAYMENT_EXPECTED_BUSINESS_DAYS = 5
 DUPLICATE_WINDOW = timedelta(hours=48)
-
-
-def normalize_reference(text: str | None) -> str | None:
-    """`" #100000001 "` -> `"100000001"`; None when it is not a 9-digit reference."""
-    match = _REFERENCE.match(text or "")
-    return match.group(1) if match else None
-
-
-def normalize_email(text: str | None) -> str | None:
-    """Trimmed and lower-cased; None when it does not look like an email address."""
-    value = (text or "").strip().lower()
-    return value if _EMAIL.match(value) else None
 
 
 def mask_email(email: str) -> str:
@@ -60,7 +46,7 @@ def mask_email(email: str) -> str:
     return f"{masked}@{domain}"
 
 
-def _order_query():
+def _order_query() -> Select:
     return select(Order).options(
         selectinload(Order.client),
         selectinload(Order.customer),
@@ -72,11 +58,15 @@ def _order_query():
 
 
 def load_order(session: Session, reference: str) -> Order | None:
-    return session.execute(_order_query().where(Order.reference == reference)).scalar_one_or_none()
+    order: Order | None = session.execute(
+        _order_query().where(Order.reference == reference)).scalar_one_or_none()
+    return order
 
 
-def load_order_by_id(session: Session, order_id: int) -> Order | None:
-    return session.execute(_order_query().where(Order.id == order_id)).scalar_one_or_none()
+def load_order_by_id(session: Session, order_id: int) -> Order:
+    """The order with this id; it must exist (callers hold an id read from the database)."""
+    order: Order = session.execute(_order_query().where(Order.id == order_id)).scalar_one()
+    return order
 
 
 def lock_order(session: Session, order_id: int) -> None:
@@ -140,7 +130,8 @@ def subscription_status(subscription: Subscription, now: datetime) -> str:
     """The status as of `now`: a subscription that will not renew expires at its period end."""
     if subscription.current_period_end <= now and not subscription.auto_renew:
         return SUBSCRIPTION_EXPIRED
-    return subscription.status
+    status: str = subscription.status
+    return status
 
 
 def subscription_view(subscription: Subscription, now: datetime) -> SubscriptionView:
@@ -158,7 +149,7 @@ def subscription_view(subscription: Subscription, now: datetime) -> Subscription
         cancelled_at=subscription.cancelled_at,
         renewal_price_minor=subscription.renewal_price_minor,
         currency=subscription.currency,
-        in_trial=status == SUBSCRIPTION_TRIAL and running,
+        in_trial=running and subscription.trial_end is not None and subscription.trial_end > now,
         can_cancel=running and subscription.auto_renew,
         can_reinstate=running and status == SUBSCRIPTION_CANCELLED,
     )
@@ -224,7 +215,7 @@ def order_summary(order: Order, now: datetime) -> OrderSummary:
     )
 
 
-def _basket(order: Order) -> tuple:
+def _basket(order: Order) -> tuple[tuple[str, str, int], ...]:
     return tuple(sorted((item.product_name, item.sku or "", item.quantity) for item in order.items))
 
 

@@ -16,13 +16,17 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import requests
 
 from supportbot.core.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from supportbot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +147,7 @@ class HttpPaymentProvider:
         return headers
 
     def _delay(self, attempt: int, response: requests.Response | None) -> float:
-        delay = min(self.backoff_seconds * (2 ** (attempt - 1)), self.max_backoff_seconds)
+        delay = min(self.backoff_seconds * (2.0 ** (attempt - 1)), self.max_backoff_seconds)
         if response is not None:
             retry_after = response.headers.get("Retry-After", "")
             if retry_after.isdigit():
@@ -203,7 +207,7 @@ class HttpPaymentProvider:
                                     status="pending" if status == "pending" else "succeeded")
 
 
-def provider_from_settings(settings) -> PaymentProvider:
+def provider_from_settings(settings: Settings) -> PaymentProvider:
     if settings.payment_provider in ("dry-run", "dry_run", "dryrun"):
         return DryRunPaymentProvider()
     if settings.payment_provider == "http":

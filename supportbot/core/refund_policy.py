@@ -26,7 +26,6 @@ from supportbot.core.routing import pick_team, team_for
 from supportbot.core.timeutil import as_utc
 from supportbot.core.vocabulary import (
     AUTO_REFUNDABLE_PAYMENT_METHODS,
-    CARD_BRAND_LABELS,
     ORDER_CANCELLED,
     ORDER_CHARGEBACK,
     ORDER_PARTIALLY_REFUNDED,
@@ -46,7 +45,11 @@ from supportbot.core.vocabulary import (
     TEAM_LABELS,
     TEAM_PAYMENT_PROCESSING,
     VAT_REFUND_REASON,
+    StatusEnum,
+    describe_payment,
+    format_date,
     format_money,
+    format_time,
 )
 
 # ---- reason codes (machine-readable; documented in docs/architecture.md via the report) ----
@@ -87,11 +90,12 @@ REASON_CODES = (
     REFUND_FAILED,
 )
 
-# ---- outcomes ----
-OUTCOME_AUTOMATIC = "automatic_refund"
-OUTCOME_HANDOFF = "handoff"
-OUTCOME_ALREADY_REFUNDED = "already_refunded"  # tell the customer; refund_status path
-OUTCOME_NOTHING_TO_REFUND = "nothing_to_refund"  # e.g. a trial: nothing was charged
+class DecisionOutcome(StatusEnum):
+    AUTOMATIC_REFUND = "automatic_refund"
+    HANDOFF = "handoff"
+    ALREADY_REFUNDED = "already_refunded"  # tell the customer; refund_status path
+    NOTHING_TO_REFUND = "nothing_to_refund"  # e.g. a trial: nothing was charged
+
 
 ALTERNATIVE_CANCEL_AT_PERIOD_END = "cancel_at_period_end"
 
@@ -165,7 +169,7 @@ class RefundDecision:
     explanation: str  # customer-facing
     amount_minor: int  # the amount that is / would be refunded
     currency: str
-    outcome: str = OUTCOME_HANDOFF
+    outcome: DecisionOutcome = DecisionOutcome.HANDOFF
     handoff_reason: str | None = None  # the reason code for the handoff ticket
     alternatives: tuple[str, ...] = field(default_factory=tuple)
 
@@ -204,13 +208,11 @@ def decide(
     if policy.category == POLICY_NO_RESTRICTIONS:
         pass
     elif policy.category == POLICY_WITHIN_DAYS:
-        age = now - placed_at
-        if age > timedelta(days=policy.window_days):
+        assert policy.window_days is not None  # ClientPolicy.__post_init__ requires it
+        window_end = placed_at + timedelta(days=policy.window_days)
+        if now > window_end:
             reasons.append(WINDOW_PASSED)
-            sentences.append(
-                f"{policy.client_name} allows refunds within {policy.window_days} days of purchase, "
-                f"and this order was placed {age.days} days ago."
-            )
+            sentences.append(_window_passed(policy, placed_at, window_end))
     elif policy.category == POLICY_APPROVAL_REQUIRED:
         reasons.append(POLICY_APPROVAL)
         sentences.append(f"{policy.client_name} approves every refund individually.")
@@ -223,7 +225,7 @@ def decide(
         and order.total_minor > 0
     ):
         reasons.append(SUBSCRIPTION_PERIOD_CHARGED)
-        end = as_utc(order.subscription_period_end).date().isoformat()
+        end = format_date(as_utc(order.subscription_period_end))
         if order.subscription_status == SUBSCRIPTION_CANCELLED:
             sentences.append(
                 f"{policy.client_name} does not refund a subscription period that has already been "
@@ -289,7 +291,8 @@ def decide(
     return _conclude(order, requested, amount, reasons, sentences, alternatives)
 
 
-def _conclude(order, requested, amount, reasons, sentences, alternatives) -> RefundDecision:
+def _conclude(order: OrderFacts, requested: RequestedRefund, amount: int, reasons: list[str],
+              sentences: list[str], alternatives: list[str]) -> RefundDecision:
     money = format_money(amount, order.currency)
     if not reasons:
         return RefundDecision(
@@ -298,23 +301,25 @@ def _conclude(order, requested, amount, reasons, sentences, alternatives) -> Ref
             reasons=(),
             explanation=(
                 f"Your order {order.reference} qualifies for an automatic full refund of {money}"
-                f" to {_destination(order)}."
+                f" to {describe_payment(order.payment_method, order.card_brand, order.card_last4)}."
             ),
             amount_minor=amount,
             currency=order.currency,
-            outcome=OUTCOME_AUTOMATIC,
+            outcome=DecisionOutcome.AUTOMATIC_REFUND,
         )
     if ALREADY_REFUNDED in reasons or REFUND_IN_PROGRESS in reasons:
-        outcome, team, handoff_reason = OUTCOME_ALREADY_REFUNDED, None, None
+        outcome, team, handoff_reason = DecisionOutcome.ALREADY_REFUNDED, None, None
     elif NOTHING_TO_REFUND in reasons or ORDER_WAS_CANCELLED in reasons:
-        outcome, team, handoff_reason = OUTCOME_NOTHING_TO_REFUND, None, None
+        outcome, team, handoff_reason = DecisionOutcome.NOTHING_TO_REFUND, None, None
     else:
-        outcome = OUTCOME_HANDOFF
+        outcome = DecisionOutcome.HANDOFF
         if requested.reason == "duplicate_order":
             # duplicate payments belong to Payment Processing whatever else applies (seed 002)
             team, handoff_reason = TEAM_PAYMENT_PROCESSING, DUPLICATE_PAYMENT
         else:
             team = pick_team(reasons)
+            # the reasons that need no team were all answered above, so one here has a team
+            assert team is not None
             handoff_reason = next(code for code in reasons if team_for(code) == team)
         sentences.append(f"Our {TEAM_LABELS[team]} team will take it from here.")
     return RefundDecision(
@@ -330,18 +335,11 @@ def _conclude(order, requested, amount, reasons, sentences, alternatives) -> Ref
     )
 
 
-_DESTINATIONS = {
-    "credit_card": "your card",
-    "paypal": "your PayPal account",
-    "apple_pay": "the card in your Apple Pay wallet",
-    "alipay": "your Alipay account",
-    "direct_debit": "your bank account",
-    "amazon_pay": "your Amazon Pay account",
-}
-
-
-def _destination(order: OrderFacts) -> str:
-    if order.card_last4:
-        brand = CARD_BRAND_LABELS.get(order.card_brand or "", "card")
-        return f"your {brand} card ending {order.card_last4}"
-    return _DESTINATIONS.get(order.payment_method, "the original payment method")
+def _window_passed(policy: ClientPolicy, placed_at: datetime, window_end: datetime) -> str:
+    """'... allows refunds within 30 days of purchase. This order was placed on 4 May 2024 at
+    11:00 UTC, so the last day for a refund was 3 June 2024 (until 11:00 UTC).'"""
+    return (
+        f"{policy.client_name} allows refunds within {policy.window_days} days of purchase. "
+        f"This order was placed on {format_date(placed_at)} at {format_time(placed_at)}, so the "
+        f"last day for a refund was {format_date(window_end)} (until {format_time(window_end)})."
+    )

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -42,25 +43,17 @@ from supportbot.core.orders import (
 )
 from supportbot.core.payment_provider import PaymentProvider, ProviderRefundRequest
 from supportbot.core.refund_policy import (
-    OUTCOME_ALREADY_REFUNDED,
-    OUTCOME_AUTOMATIC,
-    OUTCOME_HANDOFF,
-    OUTCOME_NOTHING_TO_REFUND,
     REFUND_FAILED as REFUND_FAILED_REASON,
     REFUND_IN_PROGRESS,
+    DecisionOutcome,
     RefundDecision,
     RequestedRefund,
     decide,
 )
 from supportbot.core.timeutil import Clock, add_business_days, business_days_between, utcnow
 from supportbot.core.views import (
-    ALREADY_REFUNDED,
-    HANDED_OFF,
-    IN_PROGRESS,
-    NOT_VERIFIED,
-    NOTHING_TO_REFUND,
-    REFUNDED,
     RefundOutcome,
+    RefundOutcomeStatus,
     RefundStatus,
     RefundView,
 )
@@ -75,7 +68,7 @@ from supportbot.core.vocabulary import (
     format_money,
 )
 from supportbot.db.engine import session_scope
-from supportbot.db.models import Order, Payment, Refund, RefundRequest
+from supportbot.db.models import HandoffTicket, Order, Payment, Refund, RefundRequest
 
 log = logging.getLogger(__name__)
 
@@ -98,23 +91,24 @@ def provider_key(order: Order, amount_minor: int) -> str:
     return f"refund-{order.reference}-{amount_minor}-{order.currency}"
 
 
-def decision_to_json(decision: RefundDecision) -> dict:
+def decision_to_json(decision: RefundDecision) -> dict[str, Any]:
     data = asdict(decision)
     data["reasons"] = list(decision.reasons)
     data["alternatives"] = list(decision.alternatives)
     return data
 
 
-def decision_from_json(data: dict) -> RefundDecision:
+def decision_from_json(data: dict[str, Any]) -> RefundDecision:
     return RefundDecision(**{**data, "reasons": tuple(data["reasons"]),
-                             "alternatives": tuple(data.get("alternatives", ()))})
+                             "alternatives": tuple(data.get("alternatives", ())),
+                             "outcome": DecisionOutcome(data["outcome"])})
 
 
 def failed_decision(decision: RefundDecision) -> RefundDecision:
     """The decision as the customer should hear it after the provider failed."""
     return replace(
         decision, automatic=False, team=TEAM_PAYMENT_PROCESSING, reasons=(REFUND_FAILED_REASON,),
-        outcome=OUTCOME_HANDOFF, handoff_reason=REFUND_FAILED_REASON,
+        outcome=DecisionOutcome.HANDOFF, handoff_reason=REFUND_FAILED_REASON,
         explanation=("The automatic refund did not go through at the payment provider. Our "
                      "Payment Processing team will check it and make sure you get your money back."),
     )
@@ -135,6 +129,7 @@ def refund_view(refund: Refund, now: datetime) -> RefundView:
         expected_by=(add_business_days(refund.refunded_at.date(), OVERDUE_AFTER_BUSINESS_DAYS)
                      if refund.refunded_at else None),
         overdue=refund.status == REFUND_COMPLETED and elapsed > OVERDUE_AFTER_BUSINESS_DAYS,
+        typical_delay_days=TYPICAL_BANK_DELAY_BUSINESS_DAYS,
     )
 
 
@@ -198,14 +193,15 @@ class RefundService:
                     raise
                 log.warning("refund of %s hit a unique constraint; re-reading", reference)
         if isinstance(prepared, RefundOutcome):  # decided without moving money
-            if prepared.ticket is not None and prepared.status == HANDED_OFF:
+            if prepared.ticket is not None and prepared.status == RefundOutcomeStatus.HANDED_OFF:
                 self.handoff.dispatch(prepared.ticket.id)
             return prepared
         return self._execute(prepared, conversation_id=conversation_id)
 
     # step 1: decide on the locked order, write the pending refund
-    def _prepare(self, reference, requested, idempotency_key, conversation_id, source, summary,
-                 money_allowed) -> RefundOutcome | _PendingRefund:
+    def _prepare(self, reference: str, requested: RequestedRefund, idempotency_key: str,
+                 conversation_id: str | None, source: str, summary: str | None,
+                 money_allowed: bool) -> RefundOutcome | _PendingRefund:
         now = self.clock()
         with session_scope(self.engine) as session:
             order_id = session.execute(
@@ -222,8 +218,9 @@ class RefundService:
 
             order = load_order_by_id(session, order_id)
             decision = decide(order_facts(order), requested, client_policy(order.client), now)
-            if decision.outcome == OUTCOME_AUTOMATIC and not money_allowed:
-                return RefundOutcome(status=NOT_VERIFIED, decision=decision, code_required=True)
+            if decision.outcome == DecisionOutcome.AUTOMATIC_REFUND and not money_allowed:
+                return RefundOutcome(status=RefundOutcomeStatus.NOT_VERIFIED, decision=decision,
+                                     code_required=True)
             request = RefundRequest(
                 idempotency_key=idempotency_key, order_id=order.id, conversation_id=conversation_id,
                 reason=requested.reason, requested_amount_minor=requested.amount_minor,
@@ -238,7 +235,7 @@ class RefundService:
                          currency=decision.currency, reason=requested.reason,
                          idempotency_key=idempotency_key)
 
-            if decision.outcome != OUTCOME_AUTOMATIC:
+            if decision.outcome != DecisionOutcome.AUTOMATIC_REFUND:
                 status, ticket = self._not_automatic(session, order, decision, conversation_id,
                                                      summary, requested)
                 request.outcome = status
@@ -260,7 +257,7 @@ class RefundService:
             session.add(refund)
             session.flush()  # the unique constraints fire here at the latest
             request.refund_id = refund.id
-            request.outcome = REFUNDED
+            request.outcome = RefundOutcomeStatus.REFUNDED
             audit.record(session, "refund.requested", at=now, conversation_id=conversation_id,
                          order_id=order.id, refund_id=refund.id, amount_minor=refund.amount_minor,
                          currency=refund.currency, provider_key=refund.provider_idempotency_key)
@@ -275,8 +272,11 @@ class RefundService:
             )
             return _PendingRefund(refund.id, request.id, decision, provider_request)
 
-    def _not_automatic(self, session, order, decision, conversation_id, summary, requested):
-        if decision.outcome == OUTCOME_HANDOFF:
+    def _not_automatic(self, session: Session, order: Order, decision: RefundDecision,
+                       conversation_id: str | None, summary: str | None,
+                       requested: RequestedRefund) -> tuple[RefundOutcomeStatus, HandoffTicket | None]:
+        if decision.outcome == DecisionOutcome.HANDOFF:
+            assert decision.handoff_reason is not None  # decide() names one for every handoff
             text = summary or (
                 f"Refund request ({requested.reason}) for order {order.reference}, "
                 f"{format_money(decision.amount_minor, decision.currency)}: not automatic "
@@ -285,16 +285,19 @@ class RefundService:
             ticket = self.handoff.add(session, conversation_id=conversation_id or "-",
                                       reason_code=decision.handoff_reason, team=decision.team,
                                       summary=text, order_id=order.id)
-            return HANDED_OFF, ticket
-        if decision.outcome == OUTCOME_ALREADY_REFUNDED:
-            return (IN_PROGRESS if REFUND_IN_PROGRESS in decision.reasons else ALREADY_REFUNDED), None
-        assert decision.outcome == OUTCOME_NOTHING_TO_REFUND
-        return NOTHING_TO_REFUND, None
+            return RefundOutcomeStatus.HANDED_OFF, ticket
+        if decision.outcome == DecisionOutcome.ALREADY_REFUNDED:
+            if REFUND_IN_PROGRESS in decision.reasons:
+                return RefundOutcomeStatus.IN_PROGRESS, None
+            return RefundOutcomeStatus.ALREADY_REFUNDED, None
+        assert decision.outcome == DecisionOutcome.NOTHING_TO_REFUND
+        return RefundOutcomeStatus.NOTHING_TO_REFUND, None
 
     def _latest_refund_view(self, order: Order, now: datetime) -> RefundView | None:
         return refund_view(order.refunds[-1], now) if order.refunds else None
 
-    def _replay(self, session, request: RefundRequest, order_id: int, requested, now) -> RefundOutcome:
+    def _replay(self, session: Session, request: RefundRequest, order_id: int, requested: RequestedRefund,
+                now: datetime) -> RefundOutcome:
         if request.order_id != order_id or request.requested_amount_minor != requested.amount_minor:
             raise IdempotencyConflict(
                 f"idempotency key {request.idempotency_key!r} was used for another refund request"
@@ -304,14 +307,16 @@ class RefundService:
         ticket = ticket_view(request.ticket) if request.ticket else None
         refund = request.refund
         if refund is None:
-            return RefundOutcome(status=request.outcome, decision=decision, ticket=ticket,
+            return RefundOutcome(status=RefundOutcomeStatus(request.outcome), decision=decision,
+                                 ticket=ticket,
                                  refund=self._latest_refund_view(order, now))
         if refund.status == REFUND_PENDING and refund.provider_reference is None:
-            status = IN_PROGRESS  # the first request is still talking to the provider
+            # the first request is still talking to the provider
+            status = RefundOutcomeStatus.IN_PROGRESS
         elif refund.status == REFUND_FAILED:
-            status = HANDED_OFF
+            status = RefundOutcomeStatus.HANDED_OFF
         else:
-            status = REFUNDED
+            status = RefundOutcomeStatus.REFUNDED
         return RefundOutcome(status=status, decision=decision, ticket=ticket,
                              refund=refund_view(refund, now))
 
@@ -355,7 +360,7 @@ class RefundService:
                              provider=getattr(self.provider, "name", "?"),
                              provider_reference=result.provider_reference,
                              provider_status=result.status)
-                status = REFUNDED
+                status = RefundOutcomeStatus.REFUNDED
             else:
                 refund.status = REFUND_FAILED
                 refund.failure = error[:1000]
@@ -370,10 +375,10 @@ class RefundService:
                              "The money may or may not have moved: reconcile before refunding."),
                 )
                 decision = failed_decision(pending.decision)
-                request.outcome = HANDED_OFF
+                request.outcome = RefundOutcomeStatus.HANDED_OFF
                 request.ticket_id = ticket.id
                 request.decision = decision_to_json(decision)
-                status = HANDED_OFF
+                status = RefundOutcomeStatus.HANDED_OFF
             session.flush()
             view = refund_view(refund, now)
             ticket_v = ticket_view(ticket) if ticket else None

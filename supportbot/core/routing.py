@@ -5,8 +5,9 @@ the handoff queue and the actions all route through `team_for()`.
 """
 from __future__ import annotations
 
-from supportbot.core.vocabulary import TEAM_CUSTOMER_SERVICE as CS
-from supportbot.core.vocabulary import TEAM_PAYMENT_PROCESSING as PP
+from collections.abc import Iterable
+
+from supportbot.core.vocabulary import TEAM_CUSTOMER_SERVICE as CS, TEAM_PAYMENT_PROCESSING as PP
 
 ROUTING: dict[str, str] = {
     # --- Customer Service (seed 002) ---
@@ -26,6 +27,8 @@ ROUTING: dict[str, str] = {
     "technical_support": CS,  # redirect to the client's technical support
     "billing_address_change": CS,
     "contact_human": CS,
+    "customer_request": CS,  # asked for a person (see TASK_REASONS for the team mid-task)
+    "verification_failed": CS,  # could not prove the order is theirs
     "other": CS,
     # --- Payment Processing (seed 002) ---
     "manual_payment": PP,
@@ -50,6 +53,25 @@ ROUTING: dict[str, str] = {
     "processing_error": PP,
 }
 
+# The reason behind each customer task, for a customer who asks for a person in the middle of
+# it: the team that handles the reason takes the case.
+TASK_REASONS: dict[str, str] = {
+    "unknown_charge": "unknown_charge",
+    "duplicate_charge": "duplicate_card_charge",
+    "request_refund": "full_refund_review",
+    "refund_status": "refund_missing",
+    "missing_confirmation": "redeliver_order_information",
+    "get_license": "redeliver_order_information",
+    "cancel_subscription": "subscription_cancellation",
+    "reinstate_subscription": "subscription_reinstatement",
+    "change_payment_method": "payment_method_change",
+    "update_billing_address": "billing_address_change",
+    "payment_missing": "payment_missing",
+    "tax_question": "tax_question",
+    "quote_request": "quote_request",
+    "technical_support": "technical_support",
+}
+
 # Reason codes that need no team: the customer is told the answer (e.g. "already refunded").
 NO_TEAM_REASONS = frozenset({"already_refunded", "refund_in_progress", "nothing_to_refund",
                              "order_cancelled"})
@@ -63,7 +85,12 @@ def team_for(reason_code: str) -> str:
     return ROUTING.get(reason_code, CS)
 
 
-def pick_team(reason_codes) -> str | None:
+def team_for_task(task: str | None) -> str:
+    """The team for a customer who asks for a person during `task` (None: no task)."""
+    return team_for(TASK_REASONS.get(task or "", "customer_request"))
+
+
+def pick_team(reason_codes: Iterable[str]) -> str | None:
     """The one team for a set of reasons (Payment Processing before Customer Service)."""
     teams = {team_for(code) for code in reason_codes if code not in NO_TEAM_REASONS}
     for team in TEAM_PRIORITY:

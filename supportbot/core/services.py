@@ -9,8 +9,9 @@ objects. Nothing connects to anything at import time or in `from_settings()`.
 """
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -23,9 +24,7 @@ from supportbot.core.orders import (
     find_charges,
     find_duplicates,
     load_order,
-    normalize_reference,
     order_summary,
-    pending_payment_info,
     subscription_view,
 )
 from supportbot.core.payment_provider import PaymentProvider, provider_from_settings
@@ -34,26 +33,28 @@ from supportbot.core.refund_service import RefundService, refund_status
 from supportbot.core.timeutil import Clock, utcnow
 from supportbot.core.verification import VerificationService
 from supportbot.core.views import (
-    NO_SUBSCRIPTION,
-    NOT_VERIFIED,
-    VERIFIED,
     ChargeHint,
     CodeCheck,
     CodeDispatch,
+    LinkDispatch,
     OrderSummary,
-    PendingPaymentInfo,
     RefundOutcome,
+    RefundOutcomeStatus,
     RefundStatus,
     SubscriptionChange,
+    SubscriptionChangeStatus,
     SubscriptionView,
     TicketView,
     VerificationResult,
+    VerificationStatus,
 )
-from supportbot.core.vocabulary import TEAMS
+from supportbot.core.vocabulary import TEAMS, normalize_reference
 from supportbot.db.engine import session_scope
-from supportbot.db.models import Order
+from supportbot.db.models import Order, Subscription
 from supportbot.mail import Mailer
 from supportbot.settings import Settings
+
+T = TypeVar("T")
 
 
 class SupportServices:
@@ -82,7 +83,7 @@ class SupportServices:
                                  links_base_url=links_base_url, clock=clock)
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> "SupportServices":
+    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> SupportServices:
         """Wired from the environment: engine (lazy, no connection yet), mailer, provider."""
         from supportbot.db.engine import get_engine
         from supportbot.mail import mailer_from_settings
@@ -104,45 +105,30 @@ class SupportServices:
         self.handoff.shutdown(wait_for_pending=True)
 
     # ---- access checks ----
-    def _verified_order(self, session: Session, conversation_id: str, reference: str) -> Order:
+    def _verified_order(self, session: Session, conversation_id: str, reference: str | None) -> Order:
+        """The order, if this conversation verified it; else `NotVerified` (also for a missing or
+        malformed reference: the actions pass slot values as they are)."""
         ref = normalize_reference(reference)
         order = load_order(session, ref) if ref else None
         if order is None or not self.verification.is_verified(session, conversation_id, order.id):
             raise NotVerified(conversation_id, str(reference))
         return order
 
-    def is_verified(self, conversation_id: str, reference: str) -> bool:
-        try:
-            with session_scope(self.engine) as session:
-                self._verified_order(session, conversation_id, reference)
-            return True
-        except NotVerified:
-            return False
-
-    def has_proved_email(self, conversation_id: str, reference: str) -> bool:
-        """True when this conversation entered a valid one-time code for the order's email."""
-        with session_scope(self.engine) as session:
-            try:
-                order = self._verified_order(session, conversation_id, reference)
-            except NotVerified:
-                return False
-            return self.verification.has_proved_email(session, conversation_id,
-                                                      order.customer.email)
-
     # ---- verification ----
     def verify_order(self, conversation_id: str, email: str, reference: str) -> VerificationResult:
         outcome = self.verification.verify(conversation_id, email, reference)
-        if outcome.status != VERIFIED:
+        if outcome.status != VerificationStatus.VERIFIED:
             return VerificationResult(outcome.status, None, outcome.retry_after_seconds)
         with session_scope(self.engine) as session:
             order = self._verified_order(session, conversation_id, reference)
-            return VerificationResult(VERIFIED, order_summary(order, self.clock()), None)
+            return VerificationResult(VerificationStatus.VERIFIED,
+                                      order_summary(order, self.clock()), None)
 
-    def send_one_time_code(self, conversation_id: str, reference: str,
+    def send_one_time_code(self, conversation_id: str, reference: str | None,
                            purpose: str = "refund") -> CodeDispatch:
         return self.verification.send_code(conversation_id, reference, purpose)
 
-    def check_one_time_code(self, conversation_id: str, reference: str, code: str,
+    def check_one_time_code(self, conversation_id: str, reference: str | None, code: str,
                             purpose: str = "refund") -> CodeCheck:
         return self.verification.check_code(conversation_id, reference, code, purpose)
 
@@ -160,28 +146,20 @@ class SupportServices:
             return hints
 
     # ---- orders ----
-    def order_summary(self, conversation_id: str, reference: str) -> OrderSummary:
+    def order_summary(self, conversation_id: str, reference: str | None) -> OrderSummary:
         with session_scope(self.engine) as session:
             return order_summary(self._verified_order(session, conversation_id, reference),
                                  self.clock())
 
-    def pending_payment_info(self, conversation_id: str, reference: str) -> PendingPaymentInfo | None:
-        """For payment_missing: what is still to pay; `overdue` -> Payment Processing."""
+    def _send(self, conversation_id: str, reference: str, what: str,
+              send: Callable[[Order], T]) -> T:
+        """Mail the verified order's `what` to its purchase email; `send`'s result."""
         with session_scope(self.engine) as session:
             order = self._verified_order(session, conversation_id, reference)
-            return pending_payment_info(order, self.clock())
-
-    def technical_support(self, conversation_id: str, reference: str) -> str:
-        """The client's (vendor's) technical-support contact for this order."""
-        return self.order_summary(conversation_id, reference).technical_support
-
-    def _send(self, conversation_id: str, reference: str, what: str, send) -> str:
-        with session_scope(self.engine) as session:
-            order = self._verified_order(session, conversation_id, reference)
-            masked = send(order)
+            sent = send(order)
             audit.record(session, f"mail.{what}", at=self.clock(),
                          conversation_id=conversation_id, order_id=order.id)
-            return masked
+            return sent
 
     def resend_order_confirmation(self, conversation_id: str, reference: str) -> str:
         return self._send(conversation_id, reference, "order_confirmation",
@@ -190,10 +168,10 @@ class SupportServices:
     def resend_license(self, conversation_id: str, reference: str) -> str:
         return self._send(conversation_id, reference, "license", self.notifier.license)
 
-    def send_invoice(self, conversation_id: str, reference: str) -> str:
+    def send_invoice(self, conversation_id: str, reference: str) -> LinkDispatch:
         return self._send(conversation_id, reference, "invoice", self.notifier.invoice)
 
-    def send_payment_method_link(self, conversation_id: str, reference: str) -> str:
+    def send_payment_method_link(self, conversation_id: str, reference: str) -> LinkDispatch:
         return self._send(conversation_id, reference, "payment_method_link",
                           self.notifier.payment_method_link)
 
@@ -210,7 +188,7 @@ class SupportServices:
             return [order_summary(d, now) for d in duplicates]
 
     # ---- refunds ----
-    def refund_decision(self, conversation_id: str, reference: str, reason: str,
+    def refund_decision(self, conversation_id: str, reference: str | None, reason: str,
                         amount_minor: int | None = None, vat_refund: bool = False) -> RefundDecision:
         """What would happen (nothing is issued). Recorded in the audit log."""
         now = self.clock()
@@ -223,7 +201,7 @@ class SupportServices:
                          reasons=list(decision.reasons), amount_minor=decision.amount_minor)
             return decision
 
-    def issue_refund(self, conversation_id: str, reference: str, reason: str,
+    def issue_refund(self, conversation_id: str, reference: str | None, reason: str,
                      idempotency_key: str, amount_minor: int | None = None,
                      vat_refund: bool = False, summary: str | None = None) -> RefundOutcome:
         """Refund if the rules allow it, else hand off; exactly once per order and amount.
@@ -236,7 +214,7 @@ class SupportServices:
             try:
                 order = self._verified_order(session, conversation_id, reference)
             except NotVerified:
-                return RefundOutcome(NOT_VERIFIED)
+                return RefundOutcome(RefundOutcomeStatus.NOT_VERIFIED)
             proved = self.verification.has_proved_email(session, conversation_id,
                                                         order.customer.email)
             ref = order.reference
@@ -258,17 +236,19 @@ class SupportServices:
                 return None
             return subscription_view(order.subscription, self.clock())
 
-    def _change_subscription(self, conversation_id: str, reference: str, change, action: str
-                             ) -> SubscriptionChange:
+    def _change_subscription(
+        self, conversation_id: str, reference: str,
+        change: Callable[[Subscription, datetime], SubscriptionChangeStatus], action: str,
+    ) -> SubscriptionChange:
         now = self.clock()
         with session_scope(self.engine) as session:
             try:
                 order = self._verified_order(session, conversation_id, reference)
             except NotVerified:
-                return SubscriptionChange(NOT_VERIFIED)
+                return SubscriptionChange(SubscriptionChangeStatus.NOT_VERIFIED)
             sub = order.subscription
             if sub is None:
-                return SubscriptionChange(NO_SUBSCRIPTION)
+                return SubscriptionChange(SubscriptionChangeStatus.NO_SUBSCRIPTION)
             status = change(sub, now)
             audit.record(session, f"subscription.{action}", at=now,
                          conversation_id=conversation_id, order_id=order.id, status=status,

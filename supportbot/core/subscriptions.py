@@ -5,13 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from supportbot.core.orders import subscription_status
-from supportbot.core.views import (
-    ALREADY_ACTIVE,
-    ALREADY_CANCELLED,
-    CANCELLED,
-    PERIOD_ENDED,
-    REINSTATED,
-)
+from supportbot.core.views import SubscriptionChangeStatus
 from supportbot.core.vocabulary import (
     SUBSCRIPTION_ACTIVE,
     SUBSCRIPTION_CANCELLED,
@@ -21,26 +15,26 @@ from supportbot.core.vocabulary import (
 from supportbot.db.models import Subscription
 
 
-def cancel(subscription: Subscription, now: datetime) -> str:
+def cancel(subscription: Subscription, now: datetime) -> SubscriptionChangeStatus:
     """Turn auto-renew off; the subscription stays usable until `current_period_end`."""
     if subscription_status(subscription, now) == SUBSCRIPTION_EXPIRED:
-        return PERIOD_ENDED
+        return SubscriptionChangeStatus.PERIOD_ENDED
     if not subscription.auto_renew:
-        return ALREADY_CANCELLED
+        return SubscriptionChangeStatus.ALREADY_CANCELLED
     subscription.auto_renew = False
     subscription.status = SUBSCRIPTION_CANCELLED
     subscription.cancelled_at = now
-    return CANCELLED
+    return SubscriptionChangeStatus.CANCELLED
 
 
-def reinstate(subscription: Subscription, now: datetime) -> str:
+def reinstate(subscription: Subscription, now: datetime) -> SubscriptionChangeStatus:
     """Undo a cancellation while the period has not ended (afterwards: a new purchase)."""
     if subscription.current_period_end <= now or subscription.status == SUBSCRIPTION_EXPIRED:
-        return PERIOD_ENDED
+        return SubscriptionChangeStatus.PERIOD_ENDED
     if subscription.auto_renew:
-        return ALREADY_ACTIVE
+        return SubscriptionChangeStatus.ALREADY_ACTIVE
     subscription.auto_renew = True
     in_trial = subscription.trial_end is not None and subscription.trial_end > now
     subscription.status = SUBSCRIPTION_TRIAL if in_trial else SUBSCRIPTION_ACTIVE
     subscription.cancelled_at = None
-    return REINSTATED
+    return SubscriptionChangeStatus.REINSTATED

@@ -1,8 +1,8 @@
 """Time helpers: the core works in timezone-aware UTC only."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
-from typing import Callable
 
 Clock = Callable[[], datetime]
 

@@ -4,10 +4,11 @@
   trimmed and case-insensitively; "no such order" and "wrong email" give the same answer
   (`mismatch`). A success is recorded in `conversation_verifications`, which every facade
   method re-checks (slots are never trusted).
-* **Money** (refunds) additionally needs proof of control of the purchase email: a 6-digit
-  one-time code mailed to the order's address. Only an HMAC (settings.secret_key) of the code
-  is stored; it expires after 10 minutes and allows 5 attempts; a newer code supersedes older
-  ones. A verified code proves the address for this conversation for `proof_ttl` (1 hour).
+* **Money** (refunds) additionally needs proof of control of the purchase email: a one-time
+  code of `ONE_TIME_CODE_DIGITS` digits mailed to the order's address. Only an HMAC
+  (settings.secret_key) of the code is stored; by default it expires after 10 minutes
+  (`code_ttl`) and allows 5 attempts; a newer code supersedes older ones. A verified code
+  proves the address for this conversation for `proof_ttl` (1 hour).
 * **Throttling**: 5 failed lookups within 15 minutes, per conversation or per email address
   (whichever trips first), block lookups until the oldest failure leaves the window
   (`retry_after_seconds`). At most 3 codes per order per 15 minutes, whichever conversation
@@ -20,9 +21,9 @@ import hmac
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -31,22 +32,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from supportbot.core import audit
-from supportbot.core.orders import load_order, mask_email, normalize_email, normalize_reference
+from supportbot.core.orders import load_order, mask_email
 from supportbot.core.timeutil import Clock, utcnow
 from supportbot.core.views import (
-    EXPIRED,
-    INVALID,
-    MISMATCH,
-    NO_CHALLENGE,
-    NOT_VERIFIED,
-    OK,
-    SENT,
-    THROTTLED,
-    UNAVAILABLE,
-    VERIFIED,
-    WRONG,
     CodeCheck,
+    CodeCheckStatus,
     CodeDispatch,
+    CodeDispatchStatus,
+    VerificationStatus,
 )
 from supportbot.core.vocabulary import (
     CHALLENGE_EXHAUSTED,
@@ -54,6 +47,10 @@ from supportbot.core.vocabulary import (
     CHALLENGE_PENDING,
     CHALLENGE_SUPERSEDED,
     CHALLENGE_VERIFIED,
+    ONE_TIME_CODE_DIGITS,
+    format_duration,
+    normalize_email,
+    normalize_reference,
 )
 from supportbot.db.engine import session_scope
 from supportbot.db.models import (
@@ -76,13 +73,13 @@ PURPOSE_TEXT = {
 
 @dataclass(frozen=True)
 class LookupOutcome:
-    status: str  # verified | mismatch | throttled | invalid
+    status: VerificationStatus
     order_id: int | None = None
     retry_after_seconds: int | None = None
 
 
 def generate_code() -> str:
-    return f"{secrets.randbelow(10**6):06d}"
+    return f"{secrets.randbelow(10**ONE_TIME_CODE_DIGITS):0{ONE_TIME_CODE_DIGITS}d}"
 
 
 class VerificationService:
@@ -133,7 +130,7 @@ class VerificationService:
         ref = normalize_reference(reference)
         email_n = normalize_email(email)
         if not ref or not email_n or not conversation_id:
-            return LookupOutcome(INVALID)
+            return LookupOutcome(VerificationStatus.INVALID)
         digest = self.email_digest(email_n)
         now = self.clock()
         with session_scope(self.engine) as session:
@@ -142,7 +139,7 @@ class VerificationService:
                 audit.record(session, "verification.throttled", at=now,
                              conversation_id=conversation_id, email_digest=digest[:16],
                              retry_after_seconds=retry_after)
-                return LookupOutcome(THROTTLED, retry_after_seconds=retry_after)
+                return LookupOutcome(VerificationStatus.THROTTLED, retry_after_seconds=retry_after)
             order_id = session.execute(
                 select(Order.id)
                 .join(Customer, Customer.id == Order.customer_id)
@@ -154,9 +151,9 @@ class VerificationService:
                          order_id=order_id, reference=ref, succeeded=order_id is not None,
                          email_digest=digest[:16])
             if order_id is None:
-                return LookupOutcome(MISMATCH)
+                return LookupOutcome(VerificationStatus.MISMATCH)
             self.grant(session, conversation_id, order_id, "email_and_reference")
-            return LookupOutcome(VERIFIED, order_id=order_id)
+            return LookupOutcome(VerificationStatus.VERIFIED, order_id=order_id)
 
     def _lookup_retry_after(self, session: Session, conversation_id: str, digest: str,
                             now: datetime) -> int | None:
@@ -210,14 +207,14 @@ class VerificationService:
         ).first() is not None
 
     # ---- one-time codes ----
-    def send_code(self, conversation_id: str, reference: str, purpose: str = "refund") -> CodeDispatch:
+    def send_code(self, conversation_id: str, reference: str | None, purpose: str = "refund") -> CodeDispatch:
         ref = normalize_reference(reference)
         now = self.clock()
         code = self.code_generator()
         with session_scope(self.engine) as session:
             order = load_order(session, ref) if ref else None
             if order is None or not self.is_verified(session, conversation_id, order.id):
-                return CodeDispatch(NOT_VERIFIED)
+                return CodeDispatch(CodeDispatchStatus.NOT_VERIFIED)
             # per order, across conversations: opening more chats does not buy more guesses
             recent = session.execute(
                 select(VerificationChallenge.created_at)
@@ -228,7 +225,8 @@ class VerificationService:
             ).scalars().all()
             if len(recent) >= self.max_codes_per_window:
                 wait = recent[-1] + self.code_window - now
-                return CodeDispatch(THROTTLED, masked_email=mask_email(order.customer.email),
+                return CodeDispatch(CodeDispatchStatus.THROTTLED,
+                                    masked_email=mask_email(order.customer.email),
                                     retry_after_seconds=max(1, int(wait.total_seconds() + 0.999)))
             for old in session.execute(
                 select(VerificationChallenge).where(
@@ -267,24 +265,25 @@ class VerificationService:
                 session.delete(challenge)
                 audit.record(session, "verification.code_mail_failed", at=now,
                              conversation_id=conversation_id, order_id=order_id, purpose=purpose)
-            return CodeDispatch(UNAVAILABLE, masked_email=mask_email(email))
+            return CodeDispatch(CodeDispatchStatus.UNAVAILABLE, masked_email=mask_email(email))
         with session_scope(self.engine) as session:
             audit.record(session, "verification.code_sent", at=now, conversation_id=conversation_id,
                          order_id=order_id, purpose=purpose, challenge_id=challenge_id)
-        return CodeDispatch(SENT, masked_email=mask_email(email), expires_at=expires_at)
+        return CodeDispatch(CodeDispatchStatus.SENT, masked_email=mask_email(email),
+                            expires_at=expires_at, code_length=len(code), valid_for=self.code_ttl)
 
     def _code_mail_body(self, code: str, reference: str, purpose: str) -> str:
-        minutes = int(self.code_ttl.total_seconds() // 60)
         why = PURPOSE_TEXT.get(purpose, "to confirm your request")
         return (
             "Hello,\n\n"
             f"your one-time code {why} for order {reference} is:\n\n"
             f"    {code}\n\n"
-            f"Enter it in the support chat. It expires in {minutes} minutes and can be used once.\n"
+            f"Enter it in the support chat. It expires in {format_duration(self.code_ttl)} and can "
+            "be used once.\n"
             "If you did not ask for it, you can ignore this email: nothing happens without it.\n"
         )
 
-    def check_code(self, conversation_id: str, reference: str, code: str,
+    def check_code(self, conversation_id: str, reference: str | None, code: str,
                    purpose: str = "refund") -> CodeCheck:
         ref = normalize_reference(reference)
         candidate = re.sub(r"[\s-]", "", code or "")
@@ -292,7 +291,7 @@ class VerificationService:
         with session_scope(self.engine) as session:
             order = load_order(session, ref) if ref else None
             if order is None or not self.is_verified(session, conversation_id, order.id):
-                return CodeCheck(NO_CHALLENGE)
+                return CodeCheck(CodeCheckStatus.NO_CHALLENGE)
             challenge = session.execute(
                 select(VerificationChallenge)
                 .where(VerificationChallenge.conversation_id == conversation_id,
@@ -304,7 +303,7 @@ class VerificationService:
                 .with_for_update()
             ).scalar_one_or_none()
             if challenge is None:
-                return CodeCheck(NO_CHALLENGE)
+                return CodeCheck(CodeCheckStatus.NO_CHALLENGE)
             matches = hmac.compare_digest(
                 self._code_hash(conversation_id, order.id, purpose, candidate), challenge.code_hash
             )
@@ -314,20 +313,22 @@ class VerificationService:
                          challenge_id=challenge.id, status=status)
             return CodeCheck(status, attempts_left=max(0, challenge.max_attempts - challenge.attempts))
 
-    def _check(self, challenge: VerificationChallenge, matches: bool, now: datetime) -> str:
+    def _check(self, challenge: VerificationChallenge, matches: bool,
+               now: datetime) -> CodeCheckStatus:
         if challenge.status == CHALLENGE_VERIFIED:
-            return OK if matches else NO_CHALLENGE  # a used code stays used; retries are harmless
+            # a used code stays used; retries are harmless
+            return CodeCheckStatus.OK if matches else CodeCheckStatus.NO_CHALLENGE
         if challenge.status == CHALLENGE_EXHAUSTED or challenge.attempts >= challenge.max_attempts:
             challenge.status = CHALLENGE_EXHAUSTED
-            return THROTTLED
+            return CodeCheckStatus.THROTTLED
         if challenge.status == CHALLENGE_EXPIRED or now >= challenge.expires_at:
             challenge.status = CHALLENGE_EXPIRED
-            return EXPIRED
+            return CodeCheckStatus.EXPIRED
         if matches:
             challenge.status = CHALLENGE_VERIFIED
             challenge.verified_at = now
-            return OK
+            return CodeCheckStatus.OK
         challenge.attempts += 1
         if challenge.attempts >= challenge.max_attempts:
             challenge.status = CHALLENGE_EXHAUSTED
-        return WRONG
+        return CodeCheckStatus.WRONG

@@ -1,45 +1,56 @@
 """The small frozen result types the facade returns (never ORM objects).
 
-Status strings are constants here so that the actions can import them instead of retyping.
+Every status is a member of a `str` enum, so the actions compare with the enum and a stored or
+logged status is its plain string value.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from supportbot.core.refund_policy import RefundDecision
+from supportbot.core.vocabulary import StatusEnum
 
-# VerificationResult.status
-VERIFIED = "verified"
-MISMATCH = "mismatch"  # no such order OR wrong email: deliberately indistinguishable
-THROTTLED = "throttled"
-INVALID = "invalid"  # not a 9-digit reference / not an email address
 
-# CodeDispatch.status
-SENT = "sent"
-NOT_VERIFIED = "not_verified"
-UNAVAILABLE = "unavailable"  # the mail relay failed; nothing was stored
+class VerificationStatus(StatusEnum):
+    VERIFIED = "verified"
+    MISMATCH = "mismatch"  # no such order OR wrong email: deliberately indistinguishable
+    THROTTLED = "throttled"
+    INVALID = "invalid"  # not a 9-digit reference / not an email address
 
-# CodeCheck.status
-OK = "ok"
-WRONG = "wrong"
-EXPIRED = "expired"
-NO_CHALLENGE = "no_challenge"
 
-# RefundOutcome.status
-REFUNDED = "refunded"
-ALREADY_REFUNDED = "already_refunded"
-HANDED_OFF = "handed_off"
-IN_PROGRESS = "in_progress"  # another request is refunding this order right now
-NOTHING_TO_REFUND = "nothing_to_refund"
+class CodeDispatchStatus(StatusEnum):
+    SENT = "sent"
+    THROTTLED = "throttled"
+    NOT_VERIFIED = "not_verified"
+    UNAVAILABLE = "unavailable"  # the mail relay failed; nothing was stored
 
-# SubscriptionChange.status
-CANCELLED = "cancelled"
-ALREADY_CANCELLED = "already_cancelled"
-REINSTATED = "reinstated"
-ALREADY_ACTIVE = "already_active"
-PERIOD_ENDED = "period_ended"
-NO_SUBSCRIPTION = "no_subscription"
+
+class CodeCheckStatus(StatusEnum):
+    OK = "ok"
+    WRONG = "wrong"
+    EXPIRED = "expired"
+    THROTTLED = "throttled"
+    NO_CHALLENGE = "no_challenge"
+
+
+class RefundOutcomeStatus(StatusEnum):
+    REFUNDED = "refunded"
+    ALREADY_REFUNDED = "already_refunded"
+    HANDED_OFF = "handed_off"
+    NOT_VERIFIED = "not_verified"
+    IN_PROGRESS = "in_progress"  # another request is refunding this order right now
+    NOTHING_TO_REFUND = "nothing_to_refund"
+
+
+class SubscriptionChangeStatus(StatusEnum):
+    CANCELLED = "cancelled"
+    ALREADY_CANCELLED = "already_cancelled"
+    REINSTATED = "reinstated"
+    ALREADY_ACTIVE = "already_active"
+    PERIOD_ENDED = "period_ended"
+    NO_SUBSCRIPTION = "no_subscription"
+    NOT_VERIFIED = "not_verified"
 
 
 @dataclass(frozen=True)
@@ -55,7 +66,7 @@ class SubscriptionView:
     cancelled_at: datetime | None
     renewal_price_minor: int
     currency: str
-    in_trial: bool
+    in_trial: bool  # the free trial has not ended (cancelled or not): nothing is charged yet
     can_cancel: bool  # auto-renew is on and the period has not ended
     can_reinstate: bool  # cancelled and the period has not ended
 
@@ -101,22 +112,33 @@ class OrderSummary:
 
 @dataclass(frozen=True)
 class VerificationResult:
-    status: str  # verified | mismatch | throttled | invalid
+    status: VerificationStatus
     order: OrderSummary | None = None
     retry_after_seconds: int | None = None
 
 
 @dataclass(frozen=True)
 class CodeDispatch:
-    status: str  # sent | throttled | not_verified | unavailable
+    status: CodeDispatchStatus
     masked_email: str | None = None
     expires_at: datetime | None = None
     retry_after_seconds: int | None = None
+    code_length: int | None = None  # digits of the code that was sent
+    valid_for: timedelta | None = None  # how long the code that was sent works
+
+
+@dataclass(frozen=True)
+class LinkDispatch:
+    """A signed link mailed to the purchase email (invoice, change of payment method)."""
+
+    masked_email: str
+    expires_at: datetime
+    valid_for: timedelta
 
 
 @dataclass(frozen=True)
 class CodeCheck:
-    status: str  # ok | wrong | expired | throttled | no_challenge
+    status: CodeCheckStatus
     attempts_left: int = 0
 
 
@@ -144,13 +166,14 @@ class RefundView:
     business_days_elapsed: int
     expected_by: date | None  # refunded_at + the slowest typical bank delay
     overdue: bool
+    typical_delay_days: tuple[int, int]  # business days until banks show it, e.g. (5, 10)
 
 
 @dataclass(frozen=True)
 class RefundStatus:
     reference: str
     refunds: tuple[RefundView, ...]
-    overdue: bool  # a completed refund older than 10 business days -> Payment Processing
+    overdue: bool  # a completed refund older than the slowest typical delay -> Payment Processing
     typical_delay_days: tuple[int, int]  # business days, e.g. (5, 10)
     team: str | None = None  # payment_processing when overdue
 
@@ -169,7 +192,7 @@ class TicketView:
 
 @dataclass(frozen=True)
 class RefundOutcome:
-    status: str  # refunded | already_refunded | handed_off | not_verified | in_progress | nothing_to_refund
+    status: RefundOutcomeStatus
     refund: RefundView | None = None
     ticket: TicketView | None = None
     decision: RefundDecision | None = None
@@ -178,7 +201,5 @@ class RefundOutcome:
 
 @dataclass(frozen=True)
 class SubscriptionChange:
-    # cancelled | already_cancelled | reinstated | already_active | period_ended |
-    # no_subscription | not_verified
-    status: str
+    status: SubscriptionChangeStatus
     subscription: SubscriptionView | None = None

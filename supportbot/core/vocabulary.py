@@ -1,9 +1,57 @@
-"""The closed vocabularies of the commerce core, in one place.
+"""The closed vocabularies and shared formats of the commerce core, in one place.
 
 The database CHECK constraints, the import JSON Schema and the refund rules all use these
-names; tests assert that they agree.
+names; tests assert that they agree. The formats every layer reads or writes (order
+references, email addresses, one-time codes, amounts, dates, payment descriptions) are defined
+here once. This module imports nothing but the standard library, so the NLU components, the
+channels and the actions can use it without pulling in the database.
 """
 from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+
+
+class StatusEnum(str, Enum):
+    """A status that is also its string value: `Status.X == "x"`, stored and logged as "x"."""
+
+    _value_: str
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# ---- what customers type -------------------------------------------------------------------
+# An order reference is 9 digits (customers may write "#100000001", "ref 100000001"); a run of
+# 10 digits is not a reference with one digit too many.
+ORDER_REFERENCE_DIGITS = 9
+ORDER_REFERENCE = re.compile(rf"(?<!\d)\d{{{ORDER_REFERENCE_DIGITS}}}(?!\d)")
+# An email address, found in text or (fullmatch) validated.
+EMAIL_ADDRESS = re.compile(r"[\w.%+'-]+@[\w-]+(?:\.[\w-]+)+")
+# The one-time code mailed to prove control of the purchase email.
+ONE_TIME_CODE_DIGITS = 6
+
+
+def find_reference(text: object) -> str | None:
+    """The first order reference in `text` (`"my order #100000001"` -> `"100000001"`)."""
+    match = ORDER_REFERENCE.search(str(text or ""))
+    return match.group(0) if match else None
+
+
+def normalize_reference(text: str | None) -> str | None:
+    """`" #100000001 "` -> `"100000001"`; None unless the whole value is one reference."""
+    value = (text or "").strip()
+    value = value[1:].lstrip() if value.startswith("#") else value
+    return value if ORDER_REFERENCE.fullmatch(value) else None
+
+
+def normalize_email(text: str | None) -> str | None:
+    """Trimmed and lower-cased; None when it is not an email address."""
+    value = (text or "").strip().lower()
+    return value if EMAIL_ADDRESS.fullmatch(value) else None
+
 
 # Client refund-policy categories (seed 001, "Automatic Refund Eligibility").
 POLICY_NO_RESTRICTIONS = "no_restrictions"
@@ -146,29 +194,118 @@ def currency_exponent(currency: str) -> int:
     return 0 if currency.upper() in ZERO_DECIMAL_CURRENCIES else 2
 
 
-def format_money(amount_minor: int, currency: str) -> str:
-    """`4900, "EUR"` -> `"49.00 EUR"` (exact: integer arithmetic, no floats)."""
-    exponent = currency_exponent(currency)
+def format_money(amount_minor: int, currency: str | None) -> str:
+    """`4900, "EUR"` -> `"49.00 EUR"` (exact: integer arithmetic, no floats). Without a
+    currency: `"49.00"`, read with two decimals as `parse_money` reads it."""
+    exponent = currency_exponent(currency) if currency else 2
+    code = f" {currency.upper()}" if currency else ""
     sign = "-" if amount_minor < 0 else ""
     value = abs(int(amount_minor))
     if exponent == 0:
-        return f"{sign}{value} {currency.upper()}"
+        return f"{sign}{value}{code}"
     scale = 10**exponent
-    return f"{sign}{value // scale}.{value % scale:0{exponent}d} {currency.upper()}"
+    return f"{sign}{value // scale}.{value % scale:0{exponent}d}{code}"
 
 
-def parse_money(text: str, currency: str) -> int:
-    """`"12.5", "EUR"` -> `1250`. Exact (decimal string), rejects more decimals than the currency has."""
-    from decimal import Decimal, InvalidOperation
+def _is_grouped(integer_part: str, separator: str) -> bool:
+    """`"1.234.567"` with `"."`: 1-3 leading digits (not a lone 0), then groups of three."""
+    groups = integer_part.split(separator)
+    head = groups[0]
+    return (1 <= len(head) <= 3 and head.isdigit() and head != "0"
+            and all(len(g) == 3 and g.isdigit() for g in groups[1:]))
 
-    exponent = currency_exponent(currency)
+
+def parse_amount(text: object) -> Decimal:
+    """The one reading of an amount as people write it, exact (no floats).
+
+    `"49"`, `"49.9"`, `"12,50"`, `"1,049.00"`, `"1.234,56"`, `"1 234,56"`, `"1'234.50"`.
+    With both `.` and `,` the last one is the decimal mark. With one kind of separator it is
+    the decimal mark, unless it is followed by exactly three digits or occurs more than once:
+    then it separates thousands (`"1.234"` is 1234, `"0.125"` is 0.125). Raises ValueError
+    for anything else (signs, letters, `"NaN"`).
+    """
+    s = str(text if text is not None else "").strip()
+    s = s.replace("\u00a0", "").replace("\u202f", "").replace("'", "").replace(" ", "")
+    if not re.fullmatch(r"\d[\d.,]*", s) or s[-1] in ".,":
+        raise ValueError(f"not an amount: {text!r}")
+    last_dot, last_comma = s.rfind("."), s.rfind(",")
+    if last_dot >= 0 and last_comma >= 0:
+        decimal_mark = "." if last_dot > last_comma else ","
+        thousands = "," if decimal_mark == "." else "."
+        integer_part, fraction = s.rsplit(decimal_mark, 1)
+        if not fraction.isdigit() or not _is_grouped(integer_part, thousands):
+            raise ValueError(f"not an amount: {text!r}")
+        digits = f"{integer_part.replace(thousands, '')}.{fraction}"
+    elif last_dot >= 0 or last_comma >= 0:
+        separator = "." if last_dot >= 0 else ","
+        parts = s.split(separator)
+        if len(parts) == 2 and (len(parts[1]) != 3 or not _is_grouped(s, separator)):
+            digits = f"{parts[0]}.{parts[1]}"
+        elif _is_grouped(s, separator):
+            digits = s.replace(separator, "")
+        else:
+            raise ValueError(f"not an amount: {text!r}")
+    else:
+        digits = s
     try:
-        value = Decimal(str(text).strip().replace(",", "."))
-    except InvalidOperation as exc:
+        return Decimal(digits)
+    except InvalidOperation as exc:  # pragma: no cover - the pattern above admits only digits
         raise ValueError(f"not an amount: {text!r}") from exc
-    if not value.is_finite() or value < 0:
-        raise ValueError(f"not a positive amount: {text!r}")
+
+
+def parse_money(text: object, currency: str | None) -> int:
+    """`"12.5", "EUR"` -> `1250`, `"1,200", "JPY"` -> `1200` (see `parse_amount`).
+
+    Exact; rejects more decimals than the currency has. Without a currency the amount is read
+    with two decimals, as most currencies have."""
+    value = parse_amount(text)
+    exponent = currency_exponent(currency) if currency else 2
     scaled = value.scaleb(exponent)
     if scaled != scaled.to_integral_value():
-        raise ValueError(f"{text!r} has more than {exponent} decimals for {currency.upper()}")
+        raise ValueError(f"{text!r} has more than {exponent} decimals for {(currency or '').upper()}")
     return int(scaled)
+
+
+# ---- how the customer is told --------------------------------------------------------------
+def format_date(value: date | datetime) -> str:
+    """`date(2024, 6, 3)` -> `"3 June 2024"` (a datetime: its UTC date as stored)."""
+    return f"{value.day} {value:%B %Y}"
+
+
+def format_time(value: datetime) -> str:
+    """`datetime(2024, 6, 3, 11, 0, tzinfo=utc)` -> `"11:00 UTC"`."""
+    return f"{value:%H:%M} UTC"
+
+
+def format_duration(value: timedelta) -> str:
+    """`timedelta(minutes=10)` -> `"10 minutes"`, `timedelta(days=2)` -> `"2 days"`: the largest
+    whole unit (days, hours, minutes) that states it exactly."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    count = max(1, round(seconds / 60))
+    return f"{count} minute{'' if count == 1 else 's'}"
+
+
+# Where a refund goes back to, by payment method, when the card is not known.
+PAYMENT_DESTINATIONS = {
+    "credit_card": "your card",
+    "paypal": "your PayPal account",
+    "apple_pay": "the card in your Apple Pay wallet",
+    "alipay": "your Alipay account",
+    "direct_debit": "your bank account",
+    "amazon_pay": "your Amazon Pay account",
+    "google_pay": "the card in your Google Pay wallet",
+    "wire_transfer": "your bank account",
+}
+
+
+def describe_payment(payment_method: str | None, card_brand: str | None = None,
+                     card_last4: str | None = None) -> str:
+    """`"your Visa card ending 4242"`, `"your PayPal account"`, ... (where money goes back to)."""
+    if card_last4:
+        brand = CARD_BRAND_LABELS.get(card_brand or "", "")
+        return f"your {brand} card ending {card_last4}" if brand else f"your card ending {card_last4}"
+    return PAYMENT_DESTINATIONS.get(payment_method or "", "the original payment method")

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the CLI imports SQLAlchemy only for the command that needs it
+    from sqlalchemy.engine import Engine
 
 from supportbot.core.errors import CoreError
 
@@ -11,21 +15,21 @@ class CliError(CoreError):
     """A problem the user can fix; printed without a traceback."""
 
 
-def _url(args) -> str:
+def _url(args: argparse.Namespace) -> str:
     if args.url:
-        return args.url
+        return str(args.url)
     from supportbot.settings import Settings
 
     return Settings.from_env().database_url
 
 
-def _engine(args):
+def _engine(args: argparse.Namespace) -> Engine:
     from supportbot.db.engine import make_engine
 
     return make_engine(_url(args))
 
 
-def cmd_upgrade(args) -> int:
+def cmd_upgrade(args: argparse.Namespace) -> int:
     from supportbot.db import migrate
 
     engine = _engine(args)
@@ -40,7 +44,7 @@ def cmd_upgrade(args) -> int:
     return 0
 
 
-def cmd_current(args) -> int:
+def cmd_current(args: argparse.Namespace) -> int:
     from supportbot.db import migrate
 
     engine = _engine(args)
@@ -53,7 +57,7 @@ def cmd_current(args) -> int:
     return 0 if current == head else 1
 
 
-def cmd_demo(args) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
     from supportbot.core.timeutil import parse_iso, utcnow
     from supportbot.db import migrate
     from supportbot.db.demo import load_demo
@@ -82,7 +86,7 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def cmd_import(args) -> int:
+def cmd_import(args: argparse.Namespace) -> int:
     from supportbot.db import migrate
     from supportbot.db.importer import import_file
 
@@ -99,7 +103,7 @@ def cmd_import(args) -> int:
     return 0
 
 
-def register(subparsers) -> None:
+def register(subparsers: Any) -> None:
     db = subparsers.add_parser("db", help="database: migrations, demo data, import")
     db_sub = db.add_subparsers(dest="db_command", metavar="DB_COMMAND")
     db.set_defaults(handler=lambda args: (db.print_help(), 2)[1])

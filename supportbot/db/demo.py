@@ -338,8 +338,8 @@ class DemoBuilder:
 
 
 def is_empty(session: Session) -> bool:
-    return session.execute(select(func.count(Client.id))).scalar_one() == 0 and \
-        session.execute(select(func.count(Order.id))).scalar_one() == 0
+    return bool(session.execute(select(func.count(Client.id))).scalar_one() == 0 and
+                session.execute(select(func.count(Order.id))).scalar_one() == 0)
 
 
 def load_demo(engine: Engine, *, now: datetime, extra_orders: int = 40, seed: int = DEFAULT_SEED,

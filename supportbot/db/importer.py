@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
@@ -65,8 +66,9 @@ class ImportSummary:
     subscriptions: int
 
 
-def load_schema() -> dict:
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+def load_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return schema
 
 
 def format_path(path: Iterable[Any]) -> str:
@@ -97,7 +99,7 @@ def _schema_errors(document: Any) -> list[tuple[str, str]]:
             if not (conditional and f"{path}.refund_policy" in wrong_policy)]
 
 
-def _card_number_errors(value: Any, path: list) -> list[tuple[str, str]]:
+def _card_number_errors(value: Any, path: list[str | int]) -> list[tuple[str, str]]:
     """Full card numbers anywhere in the file: a key such as `number`, or a Luhn-valid
     13-19 digit run in any string (except license keys, activation codes, download links)."""
     found = []
@@ -126,7 +128,7 @@ def _card_number_errors(value: Any, path: list) -> list[tuple[str, str]]:
 class _Checker:
     """Cross-record checks of a schema-valid document against itself and the database."""
 
-    def __init__(self, session: Session, document: dict):
+    def __init__(self, session: Session, document: dict[str, Any]) -> None:
         self.session = session
         self.doc = document
         self.errors: list[tuple[str, str]] = []
@@ -152,7 +154,7 @@ class _Checker:
         codes = [c["code"] for c in clients]
         in_db = set(self.session.execute(
             select(Client.code).where(Client.code.in_(codes))).scalars()) if codes else set()
-        seen: Counter = Counter()
+        seen: Counter[str] = Counter()
         for i, client in enumerate(clients):
             seen[client["code"]] += 1
             if seen[client["code"]] == 2:
@@ -200,7 +202,7 @@ class _Checker:
             self.check_order(path, order)
 
         file_refs = set(refs)
-        subscribed: Counter = Counter()
+        subscribed: Counter[str] = Counter()
         for i, sub in enumerate(subscriptions):
             path = f"subscriptions[{i}]"
             subscribed[sub["order"]] += 1
@@ -215,7 +217,7 @@ class _Checker:
             if sub["status"] == "trial" and "trial_end" not in sub:
                 self.error(f"{path}.trial_end", "a subscription in trial needs trial_end")
 
-    def check_order(self, path: str, order: dict) -> None:
+    def check_order(self, path: str, order: dict[str, Any]) -> None:
         placed_at = self.timestamp(f"{path}.placed_at", order["placed_at"])
         total = order["total_minor"]
         if order["net_minor"] + order["vat_minor"] != total:
@@ -228,8 +230,8 @@ class _Checker:
             if items_total != total:
                 self.error(f"{path}.items", f"the items add up to {items_total}, not to "
                                             f"total_minor {total}")
-        sums: Counter = Counter()
-        refund_amounts: Counter = Counter()
+        sums: Counter[str] = Counter()
+        refund_amounts: Counter[int] = Counter()
         for j, payment in enumerate(order.get("payments", [])):
             ppath = f"{path}.payments[{j}]"
             when = self.timestamp(f"{ppath}.occurred_at", payment["occurred_at"])
@@ -292,11 +294,11 @@ def validate(session: Session, document: Any) -> None:
         raise ImportValidationError([f"{path}: {message}" for path, message in unique])
 
 
-def _sort_key(path: str) -> list:
+def _sort_key(path: str) -> list[int | str]:
     return [int(p) if p.isdigit() else p for p in re.split(r"[\[\].]+", path) if p]
 
 
-def _write(session: Session, doc: dict) -> ImportSummary:
+def _write(session: Session, doc: dict[str, Any]) -> ImportSummary:
     clients = {}
     for data in doc.get("clients", []):
         client = Client(

@@ -8,7 +8,9 @@ another Alembic-managed application in the same database is not confused.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -52,7 +54,7 @@ def own_table_names() -> set[str]:
     return {name for metadata in own_metadata() for name in metadata.tables}
 
 
-def include_object(obj, name, type_, reflected, compare_to) -> bool:
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
     """Autogenerate only looks at supportbot's tables (never Rasa's `events` & co)."""
     if type_ == "table":
         return name in own_table_names()
@@ -79,7 +81,7 @@ def _engine(url_or_engine: str | Engine) -> tuple[Engine, bool]:
     return make_engine(url_or_engine), True
 
 
-def _run(url_or_engine: str | Engine, action, revision: str) -> None:
+def _run(url_or_engine: str | Engine, action: Callable[[Config, str], None], revision: str) -> None:
     engine, owned = _engine(url_or_engine)
     try:
         with engine.begin() as connection:
@@ -101,7 +103,10 @@ def downgrade(url_or_engine: str | Engine, revision: str) -> None:
 
 
 def head_revision() -> str:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migration found in {MIGRATIONS_DIR}")
+    return head
 
 
 def current_revision(url_or_engine: str | Engine) -> str | None:

@@ -25,15 +25,15 @@ File layout (see docs/faq.md)::
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Literal, overload
 
-import yaml
+from supportbot.core.vocabulary import TEAMS
 
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 SEED_PATTERN = re.compile(r"^\d{3}$")
-TEAMS = ("customer_service", "payment_processing")
 REQUIRED_FIELDS = ("id", "title", "source_seed")
 OPTIONAL_FIELDS = ("client", "team", "url", "links", "questions")
 ALLOWED_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
@@ -119,7 +119,7 @@ class Article:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Article":
+    def from_dict(cls, data: dict[str, Any]) -> Article:
         return cls(
             id=data["id"],
             title=data["title"],
@@ -144,6 +144,12 @@ def _split_front_matter(text: str, path: Path) -> tuple[str, str]:
         if lines[i].strip() == "---":
             return "".join(lines[1:i]), "".join(lines[i + 1 :])
     raise FaqError("the YAML front matter is not closed by a '---' line", path)
+
+
+@overload
+def _string(value: Any, path: Path, name: str, *, required: Literal[True]) -> str: ...
+@overload
+def _string(value: Any, path: Path, name: str, *, required: bool) -> str | None: ...
 
 
 def _string(value: Any, path: Path, name: str, *, required: bool) -> str | None:
@@ -221,6 +227,8 @@ def parse_article(path: Path | str, text: str | None = None) -> Article:
         except UnicodeDecodeError as exc:
             raise FaqError(f"not UTF-8 text ({exc.reason})", path) from exc
     header, body = _split_front_matter(text, path)
+    import yaml  # only when parsing: `faq ask` with an up-to-date index never needs it
+
     try:
         meta = yaml.safe_load(header)
     except yaml.YAMLError as exc:
@@ -252,7 +260,8 @@ def parse_article(path: Path | str, text: str | None = None) -> Article:
     if len(parts) == 2:
         answer_email = parts[1].strip()
         if not answer_email:
-            raise FaqError("the '## Email' section is empty (remove the heading or write the email answer)", path, "answer_email")
+            raise FaqError("the '## Email' section is empty (remove the heading or write the email answer)",
+                           path, "answer_email")
 
     return Article(
         id=article_id,

@@ -19,10 +19,10 @@ import os
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from supportbot.knowledge.articles import Article, FaqError, article_files, load_articles
 from supportbot.knowledge.retriever import FIELDS, Retriever, RetrieverConfig
@@ -145,7 +145,7 @@ class KnowledgeBase:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def build(cls, faq_dir: Path | str, **kwargs) -> "KnowledgeBase":
+    def build(cls, faq_dir: Path | str, **kwargs) -> KnowledgeBase:
         """Parse every article of `faq_dir` (FaqError on the first malformed one) and index them."""
         faq_dir = Path(faq_dir)
         articles = load_articles(faq_dir)
@@ -160,7 +160,7 @@ class KnowledgeBase:
         save: bool = True,
         normaliser: Normaliser | None = None,
         config: RetrieverConfig | None = None,
-    ) -> "KnowledgeBase":
+    ) -> KnowledgeBase:
         """The knowledge base of `faq_dir` (default <project>/faq).
 
         With the default folder the index file is <var_dir>/faq_index.json; with an explicit
@@ -170,7 +170,7 @@ class KnowledgeBase:
         When the folder does not exist but the index does, the prebuilt index is used as is.
         """
         explicit_dir = faq_dir is not None
-        faq_dir = Path(faq_dir) if explicit_dir else DEFAULT_FAQ_DIR
+        faq_dir = Path(faq_dir) if faq_dir is not None else DEFAULT_FAQ_DIR
         if index_path is None and not explicit_dir:
             index_path = default_index_path()
         index_path = Path(index_path) if index_path is not None else None
@@ -215,7 +215,7 @@ class KnowledgeBase:
         normaliser: Normaliser | None = None,
         config: RetrieverConfig | None = None,
         check: bool = True,
-    ) -> "KnowledgeBase":
+    ) -> KnowledgeBase:
         """A knowledge base from a saved index alone (e.g. deployed without the faq/ folder)."""
         index_path = Path(index_path)
         try:
@@ -226,12 +226,13 @@ class KnowledgeBase:
         if data.get("format") != INDEX_FORMAT:
             raise FaqError(f"unsupported index format {data.get('format')!r}; run `supportbot faq reindex`", index_path)
         if check and data.get("normaliser") != normaliser.signature:
-            raise FaqError("the index was built with other normalisation settings; run `supportbot faq reindex`", index_path)
+            raise FaqError("the index was built with other normalisation settings; run `supportbot faq reindex`",
+                           index_path)
         faq_dir = Path(data["faq_dir"]) if data.get("faq_dir") else None
         return cls._from_index_data(data, index_path, normaliser, config or RetrieverConfig(), faq_dir)
 
     @classmethod
-    def _from_index_data(cls, data, index_path, normaliser, config, faq_dir) -> "KnowledgeBase":
+    def _from_index_data(cls, data, index_path, normaliser, config, faq_dir) -> KnowledgeBase:
         articles = [Article.from_dict(a) for a in data["articles"]]
         terms = data["terms"]
         if data.get("normaliser") != normaliser.signature:
@@ -286,7 +287,7 @@ class KnowledgeBase:
             return False
         return folder_fingerprint(self.faq_dir) != self.fingerprint
 
-    def refreshed(self, min_interval: float = 0.0) -> "KnowledgeBase":
+    def refreshed(self, min_interval: float = 0.0) -> KnowledgeBase:
         """This knowledge base, or a rebuilt one if the folder changed (checked at most every
         `min_interval` seconds). Long-running processes call `kb = kb.refreshed(5)` per request."""
         now = time.monotonic()

@@ -23,8 +23,8 @@ that share a word with an article but none of its wording stay low); see `Retrie
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 from rank_bm25 import BM25Okapi
 
@@ -133,7 +133,7 @@ class Retriever:
         w = self.config.char_weight if top_chars > 0 else 0.0
         fused = [
             (1 - w) * (b / top_bm25 if top_bm25 > 0 else 0.0) + w * (ch / top_chars if top_chars > 0 else 0.0)
-            for b, ch in zip(bm25, chars)
+            for b, ch in zip(bm25, chars, strict=False)
         ]
         return fused, chars
 

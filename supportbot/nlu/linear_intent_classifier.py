@@ -1,14 +1,14 @@
-"""A TF-IDF + linear-model intent classifier, blended with DIET's ranking.
+"""The intent classifier: TF-IDF n-grams + sentence embeddings -> a linear model.
 
-Why it exists (measured, see docs/benchmarks/nlu.md): on our hand-written examples a linear
-model over word 1-2-grams and character 2-5-grams (sublinear TF-IDF) recognises short, rare and
-misspelled phrasings better than DIET alone, and the two make different mistakes. This component
-runs after DIETClassifier; it computes its own probabilities and, when an upstream classifier has
-already ranked the message, blends the two:
+Features: word 1-2-grams and character 2-5-grams (sublinear TF-IDF; emails, references,
+amounts, dates and codes replaced by placeholder words) recognise short, rare and misspelled
+phrasings. It writes `intent` and `intent_ranking` for the FallbackClassifier after it. If a
+classifier earlier in the pipeline has already ranked the message, `upstream_weight` > 0 blends
+the two:
 
     p(intent) = (1 - upstream_weight) * p_linear(intent) + upstream_weight * p_upstream(intent)
 
-and writes `intent` and `intent_ranking` so the FallbackClassifier after it sees the blend.
+(the shipped config.yml has no other classifier; docs/benchmarks/nlu-notes.md says why).
 
 With `sentence_embeddings: true` (config.yml) the 384 numbers of the all-MiniLM-L6-v2 sentence
 encoder (`supportbot.nlu.sentence_encoder`, ONNX, from pinned packages) are appended to the
@@ -35,7 +35,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any, Dict, List, Optional, Sequence, Text
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -47,6 +49,8 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from supportbot.core.vocabulary import EMAIL_ADDRESS, ORDER_REFERENCE
+
 logger = logging.getLogger(__name__)
 
 VECTORIZERS = ("words", "chars")
@@ -55,14 +59,14 @@ VECTORIZERS = ("words", "chars")
 # meaning in their shape, not their characters: each becomes one placeholder word before the
 # n-grams are counted, so "100004567" and "100098765" look the same to the model.
 SHAPES = [
-    ("shapeemail", re.compile(r"[^\s@]+@[^\s@]+\.[A-Za-z]{2,}")),
+    ("shapeemail", EMAIL_ADDRESS),
     ("shapecard", re.compile(r"(?:[*xX•]{4}[\s-]?){2,3}\d{4}")),
     ("shapedate", re.compile(r"\b\d{4}-\d{1,2}-\d{1,2}\b|\b\d{1,2}[./]\d{1,2}[./]\d{2,4}\b")),
     ("shapeamount", re.compile(
         r"(?:[$€£¥]\s?\d+(?:[.,]\d+)*)|(?:\b\d+(?:[.,]\d+)*\s?(?:€|\$|£|eur|usd|gbp|chf"
         r"|euros?|dollars?|pounds?)\b)|(?:\b(?:eur|usd|gbp|chf)\s?\d+(?:[.,]\d+)*)",
         re.IGNORECASE)),
-    ("shapeorder", re.compile(r"#?\b\d{9}\b")),
+    ("shapeorder", re.compile("#?" + ORDER_REFERENCE.pattern)),
     ("shapecode", re.compile(r"\b\d{6}\b")),
     ("shapedigits", re.compile(r"\b\d{4}\b")),
 ]
@@ -78,7 +82,7 @@ def preprocess(text: str) -> str:
     return replace_shapes(text).lower()
 
 
-def build_vectorizers(config: Dict[Text, Any]) -> Dict[str, Any]:
+def build_vectorizers(config: dict[str, Any]) -> dict[str, Any]:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     return {
@@ -100,8 +104,8 @@ def build_vectorizers(config: Dict[Text, Any]) -> Dict[str, Any]:
     }
 
 
-def featurise(vectorizers: Dict[str, Any], texts: Sequence[str], fit: bool = False,
-              embeddings: Optional[np.ndarray] = None, embedding_weight: float = 1.0):
+def featurise(vectorizers: dict[str, Any], texts: Sequence[str], fit: bool = False,
+              embeddings: np.ndarray | None = None, embedding_weight: float = 1.0):
     """The word and character TF-IDF features side by side (fitting the vectorizers if asked),
     followed by the sentence embeddings times `embedding_weight` when given."""
     from scipy.sparse import csr_matrix, hstack
@@ -113,7 +117,7 @@ def featurise(vectorizers: Dict[str, Any], texts: Sequence[str], fit: bool = Fal
     return hstack(blocks).tocsr()
 
 
-def rows(embeddings: Optional[np.ndarray], index) -> Optional[np.ndarray]:
+def rows(embeddings: np.ndarray | None, index) -> np.ndarray | None:
     """The embeddings of some examples (None stays None)."""
     return None if embeddings is None else embeddings[index]
 
@@ -138,7 +142,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
     """TF-IDF word + char n-grams -> linear SVM (or logistic regression), blended with upstream."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {
             "word_ngram_range": [1, 2],
             "char_ngram_range": [2, 5],
@@ -153,27 +157,29 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             # append all-MiniLM-L6-v2 sentence embeddings (supportbot.nlu.sentence_encoder)
             "sentence_embeddings": False,
             "sentence_embedding_weight": 1.0,
+            # keep the training examples' embeddings in <var>/cache (EmbeddingCache)
+            "embedding_cache": True,
             "max_iter": 3000,
-            # weight of the ranking an earlier classifier (DIET) left on the message; 0 = ignore
-            "upstream_weight": 0.3,
+            # weight of the ranking an earlier classifier left on the message; 0 = ignore
+            "upstream_weight": 0.0,
             "ranking_length": 10,
         }
 
     @staticmethod
-    def required_packages() -> List[Text]:
+    def required_packages() -> list[str]:
         return ["sklearn", "onnxruntime", "tokenizers"]
 
     def __init__(
         self,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
-        vectorizers: Optional[Dict[str, Any]] = None,
-        coef: Optional[np.ndarray] = None,
-        intercept: Optional[np.ndarray] = None,
-        classes: Optional[Sequence[str]] = None,
+        vectorizers: dict[str, Any] | None = None,
+        coef: np.ndarray | None = None,
+        intercept: np.ndarray | None = None,
+        classes: Sequence[str] | None = None,
         temperature: float = 1.0,
-        sentence_encoder: Optional[str] = None,
+        sentence_encoder: str | None = None,
     ) -> None:
         self.config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
@@ -189,11 +195,11 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "LinearIntentClassifier":
+    ) -> LinearIntentClassifier:
         return cls(config, model_storage, resource)
 
     # ------------------------------------------------------------------ training
@@ -212,21 +218,44 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         raise ValueError(f"LinearIntentClassifier: unknown model {kind!r} "
                          "(use 'linear_svm' or 'logistic_regression')")
 
-    def _embeddings(self, texts: Sequence[str]) -> Optional[np.ndarray]:
+    def _embeddings(self, texts: Sequence[str], cached: bool = False) -> np.ndarray | None:
+        """The sentence embeddings of `texts` (None without an encoder). Training asks for
+        `cached`: examples encoded by an earlier training are read from the embedding cache."""
         if not self.sentence_encoder:
             return None
-        from supportbot.nlu.sentence_encoder import shared_encoder
+        from supportbot.nlu.sentence_encoder import EmbeddingCache, shared_encoder
 
+        if cached and self.config["embedding_cache"]:
+            cache = EmbeddingCache(EmbeddingCache.default_path())
+            vectors = cache.encode(shared_encoder(), texts)
+            logger.debug("LinearIntentClassifier: %d of %d examples encoded, the rest cached",
+                         cache.last_encoded, len(texts))
+            return vectors
         return shared_encoder().encode(texts)
 
-    def _features(self, vectorizers, texts: Sequence[str], embeddings: Optional[np.ndarray],
+    def _features(self, vectorizers, texts: Sequence[str], embeddings: np.ndarray | None,
                   fit: bool = False):
         return featurise(vectorizers, texts, fit=fit, embeddings=embeddings,
                          embedding_weight=float(self.config["sentence_embedding_weight"]))
 
-    def _fit_temperature(self, texts: List[str], labels: List[str],
-                         embeddings: Optional[np.ndarray] = None) -> float:
-        """The softmax temperature that best turns out-of-fold SVM scores into probabilities."""
+    def _fold_scores(self, texts: list[str], y: np.ndarray, n_classes: int,
+                     embeddings: np.ndarray | None, train_idx, test_idx):
+        """Scores of the examples in `test_idx` by a model fitted on `train_idx` only (its own
+        vocabulary, so the scores are what an unseen message gets)."""
+        vectorizers = build_vectorizers(self.config)
+        fit = self._features(vectorizers, [texts[i] for i in train_idx],
+                             rows(embeddings, train_idx), fit=True)
+        apply = self._features(vectorizers, [texts[i] for i in test_idx],
+                               rows(embeddings, test_idx))
+        model = self._new_model().fit(fit, y[train_idx])
+        scores = np.zeros((len(test_idx), n_classes))
+        scores[:, model.classes_] = both_sides(model.decision_function(apply))
+        return test_idx, scores
+
+    def _fit_temperature(self, texts: list[str], labels: list[str],
+                         embeddings: np.ndarray | None, pool: ThreadPoolExecutor) -> float:
+        """The softmax temperature that best turns out-of-fold SVM scores into probabilities.
+        The folds run in `pool` (liblinear releases the GIL, so they use both cores)."""
         from sklearn.model_selection import StratifiedKFold
 
         folds = int(self.config["calibration_folds"])
@@ -235,17 +264,14 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             return 1.0
         classes = sorted(set(labels))
         column = {c: i for i, c in enumerate(classes)}
-        scores = np.zeros((len(texts), len(classes)))
         y = np.array([column[label] for label in labels])
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=42)
-        for train_idx, test_idx in splitter.split(texts, labels):
-            vectorizers = build_vectorizers(self.config)
-            fit = self._features(vectorizers, [texts[i] for i in train_idx],
-                                 rows(embeddings, train_idx), fit=True)
-            apply = self._features(vectorizers, [texts[i] for i in test_idx],
-                                   rows(embeddings, test_idx))
-            model = self._new_model().fit(fit, y[train_idx])
-            scores[np.ix_(test_idx, model.classes_)] = both_sides(model.decision_function(apply))
+        jobs = [pool.submit(self._fold_scores, texts, y, len(classes), embeddings, train_idx, test_idx)
+                for train_idx, test_idx in splitter.split(texts, labels)]
+        scores = np.zeros((len(texts), len(classes)))
+        for job in jobs:
+            test_idx, fold_scores = job.result()
+            scores[test_idx] = fold_scores
         grid = np.exp(np.linspace(np.log(0.5), np.log(50.0), 60))
         losses = [-np.mean(np.log(softmax(t * scores)[np.arange(len(y)), y] + 1e-12))
                   for t in grid]
@@ -261,16 +287,17 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         from supportbot.nlu.sentence_encoder import MODEL_ID
 
         self.sentence_encoder = MODEL_ID if self.config["sentence_embeddings"] else None
-        embeddings = self._embeddings(texts)
+        embeddings = self._embeddings(texts, cached=True)
         self.vectorizers = build_vectorizers(self.config)
         features = self._features(self.vectorizers, texts, embeddings, fit=True)
-        model = self._new_model()
-        model.fit(features, labels)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            fitted = pool.submit(self._new_model().fit, features, labels)
+            self.temperature = (self._fit_temperature(texts, labels, embeddings, pool)
+                                if self.config["model"] == "linear_svm" else 1.0)
+            model = fitted.result()
         self.coef = model.coef_.astype(np.float32)
         self.intercept = np.atleast_1d(model.intercept_).astype(np.float32)
         self.classes = [str(c) for c in model.classes_]
-        self.temperature = (self._fit_temperature(texts, labels, embeddings)
-                            if self.config["model"] == "linear_svm" else 1.0)
         logger.debug("LinearIntentClassifier: %s, temperature %.2f, sentence encoder %s",
                      self.config["model"], self.temperature, self.sentence_encoder)
         self.persist()
@@ -283,14 +310,14 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         scores = both_sides(np.asarray(features @ self.coef.T) + self.intercept)
         return softmax(self.temperature * scores)
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         if self.vectorizers is None or not self.classes:
             return messages
         texts = [m.get(TEXT) or "" for m in messages]
         probabilities = self.predict_proba(texts)
         weight = float(self.config["upstream_weight"])
         index = {name: i for i, name in enumerate(self.classes)}
-        for message, linear in zip(messages, probabilities):
+        for message, linear in zip(messages, probabilities, strict=False):
             blended = linear
             upstream = message.get(INTENT_RANKING_KEY) or []
             if weight > 0 and upstream:
@@ -335,12 +362,12 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
     @classmethod
     def load(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
         **kwargs: Any,
-    ) -> "LinearIntentClassifier":
+    ) -> LinearIntentClassifier:
         try:
             with model_storage.read_from(resource) as directory:
                 meta = json.loads(

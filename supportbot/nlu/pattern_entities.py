@@ -13,7 +13,7 @@ message and adds entities with normalised values:
 | `date` (relative) | `yesterday`, `last week`, `3 days ago` | the words, lowercased |
 | `card_last4` | `card ending 4242`, `last four digits 4242`, `last 4: 4242`, `**** **** **** 4242` | `4242` |
 | `one_time_code` | a standalone 6-digit number, `code: 123456` | `123456` |
-| `refund_reason` | `ordered it twice`, `bought the wrong version`, `no longer need it` | a reason code of the refund form |
+| `refund_reason` | `ordered it twice`, `bought the wrong version`, `no longer need it` | a refund-form reason code |
 
 Decisions (documented because they are judgement calls):
 
@@ -31,8 +31,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from decimal import Decimal, InvalidOperation
-from typing import Any, Dict, Iterable, List, Optional, Text, Tuple
+from collections.abc import Iterable
+from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -41,6 +41,15 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
+
+from supportbot.core.refund_reasons import REFUND_REASON_PHRASES, tokens as reason_tokens
+from supportbot.core.timeutil import utcnow
+from supportbot.core.vocabulary import (
+    EMAIL_ADDRESS,
+    ONE_TIME_CODE_DIGITS,
+    ORDER_REFERENCE,
+    parse_amount,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,51 +85,6 @@ CURRENCY_TOKENS = (
     + sorted(code.lower() for code in ISO_CODES)
 )
 
-REFUND_REASON_PHRASES: Dict[str, List[str]] = {
-    "duplicate_order": [
-        "duplicate order", "duplicated order", "double order", "ordered twice",
-        "ordered it twice", "bought it twice", "bought twice", "purchased twice",
-        "purchased it twice", "paid twice", "ordered two times", "ordered the same thing twice",
-        "placed the order twice", "accidentally ordered twice", "two identical orders",
-        "same order twice", "duplicate purchase", "double purchase", "bought the same",
-        "ordered the same", "charged twice", "double charged", "double-charged",
-    ],
-    "wrong_product_ordered": [
-        "wrong product", "wrong version", "wrong edition", "wrong license", "wrong licence",
-        "wrong plan", "wrong item", "wrong software", "wrong subscription", "wrong package",
-        "wrong tier", "bought the wrong", "ordered the wrong", "purchased the wrong",
-        "picked the wrong", "selected the wrong", "chose the wrong", "the wrong one",
-        "mac version instead", "windows version instead", "ordered by mistake",
-        "bought by mistake", "purchased by mistake",
-    ],
-    "product_not_working": [
-        "does n't work", "doesnt work", "does not work", "did n't work", "didnt work",
-        "did not work", "not working", "wo n't install", "wont install", "will not install",
-        "wo n't start", "does not start", "keeps crashing", "crashes", "is broken",
-        "wo n't activate", "will not activate", "can not get it to work",
-        "ca n't get it to work", "cant get it to work", "not compatible", "incompatible",
-        "does n't run", "does not run", "is not working",
-    ],
-    "no_longer_needed": [
-        "no longer need", "no longer needed", "do n't need it anymore",
-        "dont need it anymore", "do not need it anymore", "do n't need it any more",
-        "not needed anymore", "not need it anymore", "changed my mind", "no longer use",
-        "do n't use it", "dont use it", "never used it", "no use for it",
-        "no longer required", "do not need it", "do n't need it", "dont need it",
-        "found another solution", "found an alternative",
-    ],
-    "unintended_renewal": [
-        "unintended renewal", "unwanted renewal", "auto renewal", "auto-renewal",
-        "automatic renewal", "renewed automatically", "automatically renewed",
-        "auto renewed", "auto-renewed", "renewed without", "did n't want it to renew",
-        "didnt want it to renew", "did not want it to renew", "forgot to cancel",
-        "did n't want to renew", "did not want to renew", "did n't know it would renew",
-        "did n't mean to renew", "did not mean to renew", "didnt mean to renew",
-        "did not know it would renew", "renewal i did n't want", "renewal i did not want",
-        "unexpected renewal", "renewed by itself", "renewed on its own",
-    ],
-}
-
 _DIGITS4 = {"TEXT": {"REGEX": r"^\d{4}$"}}
 _NUMBER = r"^\d{1,3}(?:[.,\u00a0']\d{3})+(?:[.,]\d{1,2})?$|^\d+(?:[.,]\d{1,2})?$"
 _DECIMAL_AMOUNT = r"^\d{1,3}(?:[.,]\d{3})*[.,]\d{2}$|^\d+[.,]\d{2}$"
@@ -141,22 +105,22 @@ _RELATIVE_DATES = [
 _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
-def _patterns() -> List[Dict[str, Any]]:
+def _patterns() -> list[dict[str, Any]]:
     """All EntityRuler patterns. Labels are upper-case span types, mapped to entities later."""
-    p: List[Dict[str, Any]] = []
+    p: list[dict[str, Any]] = []
 
-    def add(label: str, pattern: Any, pid: Optional[str] = None) -> None:
-        entry: Dict[str, Any] = {"label": label, "pattern": pattern}
+    def add(label: str, pattern: Any, pid: str | None = None) -> None:
+        entry: dict[str, Any] = {"label": label, "pattern": pattern}
         if pid:
             entry["id"] = pid
         p.append(entry)
 
     # email and references
     add("EMAIL", [{"LIKE_EMAIL": True}])
-    add("ORDER_REF", [{"TEXT": {"REGEX": r"^#?\d{9}$"}}])
-    add("OTP", [{"TEXT": {"REGEX": r"^\d{6}$"}}])
-    add("OTP", [{"TEXT": {"REGEX": r"^\d{3}$"}}, {"TEXT": {"IN": ["-", " "]}, "OP": "?"},
-                {"TEXT": {"REGEX": r"^\d{3}$"}}, ])  # refined in post-processing
+    add("ORDER_REF", [{"TEXT": {"REGEX": rf"^#?{ORDER_REFERENCE.pattern}$"}}])
+    add("OTP", [{"TEXT": {"REGEX": rf"^\d{{{ONE_TIME_CODE_DIGITS}}}$"}}])
+    half = {"TEXT": {"REGEX": rf"^\d{{{ONE_TIME_CODE_DIGITS // 2}}}$"}}
+    add("OTP", [half, {"TEXT": {"IN": ["-", " "]}, "OP": "?"}, half])  # refined in post-processing
 
     # card last four digits
     mask = {"TEXT": {"REGEX": r"^[*xX•·.\-_]+$"}}
@@ -200,7 +164,7 @@ def _patterns() -> List[Dict[str, Any]]:
     # refund reasons (phrase patterns, matched on LOWER)
     for code, phrases in REFUND_REASON_PHRASES.items():
         for phrase in phrases:
-            add("REFUND_REASON", [{"LOWER": w} for w in phrase.split()], pid=code)
+            add("REFUND_REASON", [{"LOWER": w} for w in reason_tokens(phrase)], pid=code)
     return p
 
 
@@ -209,32 +173,16 @@ def _patterns() -> List[Dict[str, Any]]:
 # --------------------------------------------------------------------------------------
 
 
-def normalise_amount(raw: str) -> Optional[str]:
-    """'1.234,56' -> '1234.56', '12,50' -> '12.50', '49' -> '49.00'. None if not a number."""
-    s = raw.strip().replace("\u00a0", "").replace("'", "").replace(" ", "")
-    if not s or not re.fullmatch(r"[\d.,]+", s):
-        return None
-    last_dot, last_comma = s.rfind("."), s.rfind(",")
-    if last_dot >= 0 and last_comma >= 0:
-        dec = "." if last_dot > last_comma else ","
-        thousands = "," if dec == "." else "."
-        s = s.replace(thousands, "").replace(dec, ".")
-    elif last_comma >= 0 or last_dot >= 0:
-        sep = "," if last_comma >= 0 else "."
-        parts = s.split(sep)
-        if len(parts) == 2 and len(parts[1]) in (1, 2):
-            s = parts[0] + "." + parts[1]
-        elif all(len(x) == 3 for x in parts[1:]):
-            s = "".join(parts)  # thousands separators
-        else:
-            return None
+def normalise_amount(raw: str) -> str | None:
+    """'1.234,56' -> '1234.56', '12,50' -> '12.50', '49' -> '49.00' (the separators are read by
+    `supportbot.core.vocabulary.parse_amount`). None if not a number."""
     try:
-        return f"{Decimal(s):.2f}"
-    except InvalidOperation:
+        return f"{parse_amount(raw):.2f}"
+    except ValueError:
         return None
 
 
-def currency_code(raw: str) -> Optional[str]:
+def currency_code(raw: str) -> str | None:
     low = raw.strip().lower()
     if low in CURRENCY_SYMBOLS:
         return CURRENCY_SYMBOLS[low]
@@ -245,14 +193,14 @@ def currency_code(raw: str) -> Optional[str]:
     return None
 
 
-def _safe_date(year: int, month: int, day: int) -> Optional[dt.date]:
+def _safe_date(year: int, month: int, day: int) -> dt.date | None:
     try:
         return dt.date(year, month, day)
     except ValueError:
         return None
 
 
-def normalise_date(raw: str, today: dt.date) -> Optional[str]:
+def normalise_date(raw: str, today: dt.date) -> str | None:
     """Absolute date text -> 'yyyy-mm-dd' (None if it is not a valid date)."""
     text = raw.strip().lower().replace(",", " ")
     m = re.fullmatch(r"(\d{4})\s*-\s*(\d{1,2})\s*-\s*(\d{1,2})", text)
@@ -308,9 +256,7 @@ def build_spacy_pipeline():
     ]
     nlp.tokenizer.prefix_search = compile_prefix_regex(prefixes).search
     # keep e-mail addresses whole even with upper-case parts ("Anna.Smith@Example.COM")
-    nlp.tokenizer.token_match = re.compile(
-        r"^[A-Za-z0-9._%+\-']+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+$"
-    ).match
+    nlp.tokenizer.token_match = EMAIL_ADDRESS.fullmatch
     ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": "LOWER",
                                                  "overwrite_ents": True})
     ruler.add_patterns(_patterns())
@@ -335,7 +281,7 @@ class PatternEntityExtractor(GraphComponent, EntityExtractorMixin):
     refund_reason with a spaCy EntityRuler built in code."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {
             # which entities to emit (None: all)
             "dimensions": None,
@@ -344,26 +290,26 @@ class PatternEntityExtractor(GraphComponent, EntityExtractorMixin):
         }
 
     @staticmethod
-    def required_packages() -> List[Text]:
+    def required_packages() -> list[str]:
         return ["spacy"]
 
-    def __init__(self, config: Dict[Text, Any]) -> None:
+    def __init__(self, config: dict[str, Any]) -> None:
         self._config = {**self.get_default_config(), **(config or {})}
         self._nlp = _shared_nlp()
 
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "PatternEntityExtractor":
+    ) -> PatternEntityExtractor:
         return cls(config)
 
     # --- public API -------------------------------------------------------------------
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             text = message.get(TEXT)
             if not text:
@@ -375,10 +321,10 @@ class PatternEntityExtractor(GraphComponent, EntityExtractorMixin):
             message.set(ENTITIES, list(message.get(ENTITIES, [])) + found, add_to_output=True)
         return messages
 
-    def extract(self, text: str) -> List[Dict[str, Any]]:
+    def extract(self, text: str) -> list[dict[str, Any]]:
         doc = self._nlp(text)
         today = self._today()
-        out: List[Dict[str, Any]] = []
+        out: list[dict[str, Any]] = []
         for span in doc.ents:
             out.extend(self._entities_for(span, text, today))
         wanted = self._config.get("dimensions")
@@ -393,14 +339,14 @@ class PatternEntityExtractor(GraphComponent, EntityExtractorMixin):
         configured = self._config.get("today")
         if configured:
             return dt.date.fromisoformat(str(configured))
-        return dt.datetime.now(dt.timezone.utc).date()
+        return utcnow().date()
 
     @staticmethod
-    def _entity(name: str, value: str, start: int, end: int, text: str) -> Dict[str, Any]:
+    def _entity(name: str, value: str, start: int, end: int, text: str) -> dict[str, Any]:
         return {"entity": name, "value": value, "start": start, "end": end,
                 "confidence_entity": 1.0, "text": text[start:end]}
 
-    def _entities_for(self, span, text: str, today: dt.date) -> Iterable[Dict[str, Any]]:
+    def _entities_for(self, span, text: str, today: dt.date) -> Iterable[dict[str, Any]]:
         label, start, end = span.label_, span.start_char, span.end_char
         raw = text[start:end]
         if label == "EMAIL":
@@ -408,11 +354,11 @@ class PatternEntityExtractor(GraphComponent, EntityExtractorMixin):
             offset = raw.find(raw.strip(".,;:<>()[]\"'"))
             return [self._entity("email", value, start + offset, start + offset + len(value), text)]
         if label == "ORDER_REF":
-            m = re.search(r"\d{9}", raw)
+            m = ORDER_REFERENCE.search(raw)
             return [self._entity("order_ref", m.group(0), start + m.start(), start + m.end(), text)]
         if label == "OTP":
             digits = re.sub(r"\D", "", raw)
-            if len(digits) != 6:
+            if len(digits) != ONE_TIME_CODE_DIGITS:
                 return []
             # "123 456" only when the message is about a code; a bare 6-digit token always
             if len(span) > 1 and not re.search(r"(?i)\bcode\b", text):
@@ -437,7 +383,7 @@ class PatternEntityExtractor(GraphComponent, EntityExtractorMixin):
             return [self._entity("refund_reason", span.ent_id_, start, end, text)]
         return []
 
-    def _money(self, raw: str, start: int, text: str) -> List[Dict[str, Any]]:
+    def _money(self, raw: str, start: int, text: str) -> list[dict[str, Any]]:
         m = re.search(r"\d(?:[\d.,'\u00a0]*\d)?", raw)
         if not m:
             return []
@@ -445,7 +391,7 @@ class PatternEntityExtractor(GraphComponent, EntityExtractorMixin):
         if amount is None:
             return []
         ents = [self._entity("amount", amount, start + m.start(), start + m.end(), text)]
-        cur_raw: Optional[Tuple[int, int]] = None
+        cur_raw: tuple[int, int] | None = None
         before, after = raw[: m.start()].strip(), raw[m.end():].strip()
         cur_text = before or after
         if cur_text:

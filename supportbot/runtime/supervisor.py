@@ -4,7 +4,11 @@
 - one Ctrl-C (SIGINT) or SIGTERM stops all children (SIGTERM, then SIGKILL after a grace period);
 - a child that exits on its own is reported loudly and restarted with a back-off, at most
   `max_restarts` times in `restart_window` seconds; after that the whole group stops with
-  a non-zero exit code, so a broken install never looks like a running assistant.
+  a non-zero exit code, so a broken install never looks like a running assistant;
+- a ready check answers True (serving), False or raises `NotReady` (not yet: connection
+  refused, a timeout, still loading); any other exception is a broken check: it is reported
+  with its cause and `wait_ready` fails. A check that never becomes ready is reported with
+  the last reason it gave.
 """
 from __future__ import annotations
 
@@ -14,17 +18,39 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+
+
+class NotReady(Exception):
+    """Raised by a ready check: the process does not serve yet (the message says why)."""
+
+
+#: exceptions a ready check may raise while the process is still starting
+NOT_READY_ERRORS = (NotReady, ConnectionError, TimeoutError)
+
+
+def describe_error(exc: BaseException) -> str:
+    """`Type: message` and its causes, on one line."""
+    parts, seen = [], set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current).strip().splitlines()
+        parts.append(f"{type(current).__name__}: {text[0]}" if text else type(current).__name__)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return " <- ".join(parts)
 
 
 @dataclass
 class ProcessSpec:
     name: str
     argv: Sequence[str]
-    env: Dict[str, str] = field(default_factory=dict)
-    cwd: Optional[str] = None
-    ready_check: Optional[Callable[[], bool]] = None  # True once the process serves
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    # True once the process serves; False or NotReady(reason) while it starts (module doc)
+    ready_check: Callable[[], bool] | None = None
 
 
 @dataclass
@@ -32,7 +58,7 @@ class _Child:
     spec: ProcessSpec
     process: subprocess.Popen
     started_at: float
-    restarts: List[float] = field(default_factory=list)
+    restarts: list[float] = field(default_factory=list)
 
 
 class Supervisor:
@@ -44,10 +70,12 @@ class Supervisor:
         self.restart_window = restart_window
         self.grace_period = grace_period
         self.out = out or sys.stdout
-        self._children: Dict[str, _Child] = {}
+        self._children: dict[str, _Child] = {}
         self._stopping = threading.Event()
         self._print_lock = threading.Lock()
         self.exit_code = 0
+        #: why the last `wait_ready` failed, per process: "exited", "check failed", "timeout"
+        self.not_ready: dict[str, str] = {}
 
     # --- output -------------------------------------------------------------------------
     def say(self, message: str, name: str = "supervisor") -> None:
@@ -73,20 +101,52 @@ class Supervisor:
         for spec in self.specs:
             self._children[spec.name] = _Child(spec, self._spawn(spec), time.monotonic())
 
-    def wait_ready(self, timeout: float = 300.0) -> bool:
+    def wait_ready(self, timeout: float = 300.0, poll_interval: float = 0.5) -> bool:
+        """Poll the ready checks until all pass (True). False when a process exits first, a
+        check raises an unexpected error (reported with its cause) or `timeout` passes (each
+        pending process is reported with the last reason its check gave); see `not_ready`."""
+        self.not_ready = {}
         deadline = time.monotonic() + timeout
         pending = [c for c in self._children.values() if c.spec.ready_check]
-        while pending and time.monotonic() < deadline and not self._stopping.is_set():
+        last_reason: dict[str, str] = {}
+        while pending and not self._stopping.is_set():
             for child in list(pending):
-                if child.process.poll() is not None:
+                name = child.spec.name
+                code = child.process.poll()
+                if code is not None:
+                    self.say(f"ERROR: {name} exited with code {code} before it was ready")
+                    self.not_ready[name] = "exited"
                     return False
+                check = child.spec.ready_check
+                assert check is not None  # pending holds only processes with a check
                 try:
-                    if child.spec.ready_check():
-                        self.say(f"{child.spec.name} is ready")
-                        pending.remove(child)
-                except Exception:
-                    pass
-            time.sleep(0.5)
+                    ready = check()
+                except NOT_READY_ERRORS as exc:
+                    last_reason[name] = describe_error(exc)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - a broken check, never "not ready yet"
+                    self.say(f"ERROR: the ready check of {name} failed: {describe_error(exc)}")
+                    for line in traceback.format_exception(type(exc), exc, exc.__traceback__):
+                        for part in line.rstrip().splitlines():
+                            self.say(part, name=f"{name} ready check")
+                    self.not_ready[name] = "check failed"
+                    return False
+                if ready:
+                    self.say(f"{name} is ready")
+                    pending.remove(child)
+                else:
+                    last_reason[name] = "the ready check answered not ready"
+            if not pending:
+                break
+            if time.monotonic() >= deadline:
+                for child in pending:
+                    name = child.spec.name
+                    self.say(f"ERROR: {name} is not ready after {timeout:g} s; last check: "
+                             f"{last_reason.get(name, 'never ran')}")
+                    self.not_ready[name] = "timeout"
+                return False
+            if self._stopping.wait(poll_interval):
+                break
         return not pending
 
     def stop(self) -> None:

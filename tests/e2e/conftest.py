@@ -13,7 +13,6 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List
 
 import pytest
 import requests
@@ -34,9 +33,9 @@ class BotStack:
     outbox_dir: Path
     credentials_path: Path
     token: str
-    env: Dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
 
-    def say(self, sender: str, text: str) -> List[dict]:
+    def say(self, sender: str, text: str) -> list[dict]:
         """One customer turn over the REST channel; returns the bot's messages."""
         response = requests.post(f"{self.rasa_url}/webhooks/rest/webhook",
                                  json={"sender": sender, "message": text}, timeout=60)

@@ -92,7 +92,7 @@ def test_eligible_refund_is_issued_exactly_once(bot_stack):
     assert "6-digit code" in code_prompt
     assert "alice@example.com" not in code_prompt  # the address is masked
     confirm = bot_stack.texts(sender, _latest_code(bot_stack, "alice@example.com"))
-    assert "I will refund 49.00 EUR for order 100000001 to the Visa ending 4242" in confirm
+    assert "I will refund 49.00 EUR for order 100000001 to your Visa card ending 4242" in confirm
     done = bot_stack.texts(sender, "yes please")
     assert "I've refunded 49.00 EUR" in done
     assert _refunds_for(bot_stack, "100000001") == 1

@@ -190,7 +190,8 @@ def test_after_a_handoff_the_paused_conversation_gets_an_acknowledgement(email_b
     reply1 = _reply_to(email_bridge, first, 1)
     assert "case #" in _body(reply1)
     conversation = reply1["X-Supportbot-Conversation"]
-    follow = make_mail("hello? my order number is 100000001", subject="Re: Question", sender="Peter <peter@example.com>",
+    follow = make_mail("hello? my order number is 100000001", subject="Re: Question",
+                       sender="Peter <peter@example.com>",
                        in_reply_to=reply1["Message-ID"])
     send_smtp(email_bridge.port, follow)
     reply2 = _reply_to(email_bridge, follow, 2)

@@ -135,7 +135,8 @@ class Widget:
         return self.page.locator(".sbw-msg-bot .sbw-bubble").all_inner_texts()
 
     def user_texts(self) -> list[str]:
-        return [t.replace("You:", "", 1).strip() for t in self.page.locator(".sbw-msg-user .sbw-bubble").all_inner_texts()]
+        bubbles = self.page.locator(".sbw-msg-user .sbw-bubble").all_inner_texts()
+        return [t.replace("You:", "", 1).strip() for t in bubbles]
 
     def session_id(self) -> str | None:
         return self.page.evaluate("window.SupportbotWidget.sessionId()")

@@ -31,8 +31,8 @@ from supportbot.channels.email_bridge.parsing import (
     UnparseableEmail,
     _addresses,
     _headers,
-    message_id_of,
     mask_raw_message,
+    message_id_of,
     normalize_address,
     parse_email,
 )

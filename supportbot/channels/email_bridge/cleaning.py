@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import re
 
+from supportbot.core.vocabulary import EMAIL_ADDRESS, ORDER_REFERENCE
+
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|vs|ref|r)(\[\d+\]|\(\d+\))?\s*:\s*)+", re.IGNORECASE)
 _FWD_PREFIX = re.compile(r"^\s*((fwd?|fw|wg|tr|rv)\s*:\s*)+", re.IGNORECASE)
 
@@ -78,8 +80,6 @@ _GENERIC_SUBJECT = re.compile(
     r"|info|information|hallo|bonjour|hola|test)[\s.!?]*$",
     re.IGNORECASE,
 )
-_ORDER_REF = re.compile(r"(?<!\d)\d{9}(?!\d)")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 
 
 def normalize_subject(subject: str | None) -> str:
@@ -149,11 +149,11 @@ def strip_quotes(text: str) -> str:
             cut = i
             break
         if _RULE.match(stripped):
-            following = next((l for l in lines[i + 1:] if l.strip()), "")
+            following = next((line for line in lines[i + 1:] if line.strip()), "")
             if _OUTLOOK_FROM.match(following):
                 cut = i
                 break
-    kept = [l.rstrip() for l in lines[:cut] if not l.lstrip().startswith(">")]
+    kept = [line.rstrip() for line in lines[:cut] if not line.lstrip().startswith(">")]
     body = "\n".join(kept)
     body = re.sub(r"\n[ \t]*\n([ \t]*\n)+", "\n\n", body)
     return body.strip()
@@ -162,7 +162,7 @@ def strip_quotes(text: str) -> str:
 def strip_sign_off(text: str) -> str:
     """Drop a trailing 'Thanks,\\nName' block; keep everything when unsure."""
     lines = text.rstrip().split("\n")
-    nonblank = [i for i, l in enumerate(lines) if l.strip()]
+    nonblank = [i for i, line in enumerate(lines) if line.strip()]
     for start in nonblank[-4:]:
         match = _CLOSING.match(lines[start].strip())
         if not match:
@@ -172,8 +172,8 @@ def strip_sign_off(text: str) -> str:
             continue
         if rest and not rest[0].isupper():
             continue
-        tail = [l.strip() for l in lines[start + 1:] if l.strip()]
-        if len(tail) > 3 or not all(len(l) <= 40 and _NAME_LINE.match(l) for l in tail):
+        tail = [line.strip() for line in lines[start + 1:] if line.strip()]
+        if len(tail) > 3 or not all(len(line) <= 40 and _NAME_LINE.match(line) for line in tail):
             continue
         before = "\n".join(lines[:start]).strip()
         if before:
@@ -202,7 +202,7 @@ def _subject_adds_meaning(subject: str, body: str) -> bool:
         return False
     if not body or _SEE_SUBJECT.search(body) or len(body.split()) <= 8:
         return True
-    for pattern in (_ORDER_REF, _EMAIL):
+    for pattern in (ORDER_REFERENCE, EMAIL_ADDRESS):
         for found in pattern.finditer(subject):
             if found.group(0).lower() not in body.lower():
                 return True

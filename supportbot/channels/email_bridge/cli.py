@@ -28,7 +28,8 @@ def register(subparsers) -> None:
 
     held = actions.add_parser("held", help="list mail kept for a person (held inbound, undeliverable replies)")
     held.add_argument("--show", type=int, metavar="ID", help="print one held message (card numbers masked)")
-    held.add_argument("--requeue", type=int, metavar="ID", help="process a held message again (e.g. after Rasa was down)")
+    held.add_argument("--requeue", type=int, metavar="ID",
+                      help="process a held message again (e.g. after Rasa was down)")
     held.add_argument("--limit", type=int, default=50)
     held.set_defaults(handler=_held)
 
@@ -106,7 +107,7 @@ def _retry_spool(args) -> int:
 
 def _held(args) -> int:
     from supportbot.channels.email_bridge import store
-    from supportbot.channels.email_bridge.parsing import parse_email, UnparseableEmail
+    from supportbot.channels.email_bridge.parsing import UnparseableEmail, parse_email
     from supportbot.db.engine import session_scope
 
     engine = _engine_with_tables()

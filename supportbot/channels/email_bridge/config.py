@@ -6,7 +6,6 @@ from email.utils import getaddresses
 
 from supportbot.settings import Settings, env_number, env_value
 
-
 _env = env_value
 _env_num = env_number
 
@@ -32,7 +31,7 @@ class BridgeConfig:
     own_addresses: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, **overrides) -> "BridgeConfig":
+    def from_settings(cls, settings: Settings | None = None, **overrides) -> BridgeConfig:
         settings = settings or Settings.from_env()
         own = {addr.lower() for _name, addr in getaddresses([settings.mail_from]) if "@" in addr}
         extra = _env("SUPPORTBOT_EMAIL_BRIDGE_OWN_ADDRESSES", "") or ""

@@ -57,7 +57,7 @@ class BridgeServer:
         self._threads: list[threading.Thread] = []
         self.controller: Controller | None = None
 
-    def start(self) -> "BridgeServer":
+    def start(self) -> BridgeServer:
         self.bridge.recover()
         self._stop.clear()
         handler = BridgeHandler(self.bridge, on_accept=self._wake.set)

@@ -33,13 +33,14 @@ from sqlalchemy import (
     Text,
     and_,
     func,
-    inspect,
     select,
     update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
+
+from supportbot.core.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,6 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 # statuses
 RECEIVED, PROCESSING, REPLIED, IGNORED, HELD = "received", "processing", "replied", "ignored", "held"
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class UTC(TypeDecorator):

@@ -30,7 +30,8 @@ import json
 import logging
 import re
 import uuid
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import rasa.core.channels.channel
 import rasa.shared.utils.io
@@ -72,7 +73,7 @@ def valid_session_id(value: Any) -> bool:
     return isinstance(value, str) and bool(SESSION_ID_PATTERN.match(value))
 
 
-def masked_text(data: Dict[Text, Any]) -> Optional[Text]:
+def masked_text(data: dict[str, Any]) -> str | None:
     """The message text of a ``user_uttered`` event, masked and length-limited.
 
     None when the event carries no usable text (a non-string ``message``).
@@ -86,7 +87,7 @@ def masked_text(data: Dict[Text, Any]) -> Optional[Text]:
     return mask_card_numbers(text)[:MAX_MESSAGE_CHARS]
 
 
-def masked_metadata(data: Dict[Text, Any], metadata_key: Text) -> Dict[Text, Any]:
+def masked_metadata(data: dict[str, Any], metadata_key: str) -> dict[str, Any]:
     """The metadata of a ``user_uttered`` event (a dict or a JSON string), masked."""
     metadata = data.get(metadata_key) or {}
     if isinstance(metadata, str):
@@ -105,18 +106,18 @@ class MaskingSocketIOOutput(SocketIOOutput):
     namespace honoured (Rasa's output always emits to the default namespace)."""
 
     def __init__(
-        self, sio: AsyncServer, bot_message_evt: Text, namespace: Optional[Text] = None
+        self, sio: AsyncServer, bot_message_evt: str, namespace: str | None = None
     ) -> None:
         super().__init__(sio, bot_message_evt)
         self.namespace = namespace
 
-    async def _send_message(self, socket_id: Text, response: Any) -> None:
+    async def _send_message(self, socket_id: str, response: Any) -> None:
         await self.sio.emit(
             self.bot_message_evt, response, room=socket_id, namespace=self.namespace
         )
 
     async def send_custom_json(
-        self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
     ) -> None:
         payload = dict(json_message)
         # Rasa's convention for this channel was `{"data": {...}}`; keep it working.
@@ -130,17 +131,17 @@ class MaskingSocketIOInput(SocketIOInput):
     """``SocketIOInput`` that masks card numbers before building the ``UserMessage``."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "socketio"
 
-    def get_output_channel(self) -> Optional[OutputChannel]:
+    def get_output_channel(self) -> OutputChannel | None:
         if self.sio is None:
             return super().get_output_channel()
         return MaskingSocketIOOutput(self.sio, self.bot_message_evt, self.namespace)
 
     def build_user_message(
-        self, sid: Text, data: Any, output_channel: OutputChannel
-    ) -> Optional[UserMessage]:
+        self, sid: str, data: Any, output_channel: OutputChannel
+    ) -> UserMessage | None:
         """The masked ``UserMessage`` for a ``user_uttered`` event, or None to ignore it."""
         if not isinstance(data, dict):
             logger.debug("Ignoring a socket.io user message that is not an object.")
@@ -187,7 +188,7 @@ class MaskingSocketIOInput(SocketIOInput):
             return response.json({"status": "ok"})
 
         @sio.on("connect", namespace=self.namespace)
-        async def connect(sid: Text, environ: Dict, auth: Optional[Dict] = None) -> bool:
+        async def connect(sid: str, environ: dict, auth: dict | None = None) -> bool:
             if self.jwt_key:
                 jwt_payload = None
                 if isinstance(auth, dict) and auth.get("token"):
@@ -203,11 +204,11 @@ class MaskingSocketIOInput(SocketIOInput):
             return True
 
         @sio.on("disconnect", namespace=self.namespace)
-        async def disconnect(sid: Text, *args: Any) -> None:
+        async def disconnect(sid: str, *args: Any) -> None:
             logger.debug(f"User {sid} disconnected from socketIO endpoint.")
 
         @sio.on("session_request", namespace=self.namespace)
-        async def session_request(sid: Text, data: Any = None) -> None:
+        async def session_request(sid: str, data: Any = None) -> None:
             session_id = data.get("session_id") if isinstance(data, dict) else None
             if not valid_session_id(session_id):
                 session_id = uuid.uuid4().hex
@@ -217,7 +218,7 @@ class MaskingSocketIOInput(SocketIOInput):
             logger.debug(f"User {sid} joined session {session_id}.")
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
-        async def handle_message(sid: Text, data: Any = None) -> None:
+        async def handle_message(sid: str, data: Any = None) -> None:
             output_channel = MaskingSocketIOOutput(sio, self.bot_message_evt, self.namespace)
             message = self.build_user_message(sid, data, output_channel)
             if message is not None:

@@ -8,13 +8,14 @@ tables (`events`, ...) that may live in the same database are never touched.
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 from supportbot.db.migrate import VERSION_TABLE, include_object, own_metadata
 
 config = context.config
 
 
-def _run(connection) -> None:
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=own_metadata(),
@@ -45,7 +46,10 @@ def run_migrations_online() -> None:
         return
     from supportbot.db.engine import make_engine
 
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("no database: pass a connection in config.attributes or set sqlalchemy.url")
+    engine = make_engine(url)
     try:
         with engine.connect() as connection:
             _run(connection)

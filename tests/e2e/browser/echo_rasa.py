@@ -19,7 +19,11 @@ from supportbot.channels.web.socketio_channel import MaskingSocketIOInput
 
 received: list[dict] = []
 # a 120x60 blue PNG, inline so it needs no server and passes the page CSP (img-src data:)
-PICTURE_PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAHgAAAA8CAIAAAAiz+n/AAAAaklEQVR42u3QQQ0AAAgEoGtiNKNazRbOBxsJSPVwIApEi0a0aNEWRItGtGjRFkSLRrRo0YgWjWjRohEtGtGiRSNaNKJFi0a0aESLFo1o0YgWLRrRohEtWjSiRSNatGhEi0a0aNGIFo3oXxbTU9WfHiINjQAAAABJRU5ErkJggg=="
+PICTURE_PNG = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAHgAAAA8CAIAAAAiz+n/AAAAaklEQVR42u3QQQ0AAAgEoGtiNKNazRbOBxsJSPVwIApE"
+    "i0a0aNEWRItGtGjRFkSLRrRo0YgWjWjRohEtGtGiRSNaNKJFi0a0aESLFo1o0YgWLRrRohEtWjSiRSNatGhEi0a0aNGIFo3oXxbTU9Wf"
+    "HiINjQAAAABJRU5ErkJggg=="
+)
 
 
 async def on_new_message(message) -> None:

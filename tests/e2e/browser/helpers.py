@@ -11,9 +11,9 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 REPO = Path(__file__).resolve().parents[3]
 SCREENSHOT_DIR = REPO / "var" / "screenshots"
@@ -176,7 +176,7 @@ class DroppingProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "DroppingProxy":
+    def __enter__(self) -> DroppingProxy:
         self._thread.start()
         if not self._ready.wait(10):
             raise RuntimeError("proxy did not start")

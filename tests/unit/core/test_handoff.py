@@ -4,9 +4,9 @@ from __future__ import annotations
 import threading
 
 import pytest
+from core_http_stub import StubServer
 from sqlalchemy import select
 
-from core_http_stub import StubServer
 from supportbot.core.handoff import HandoffQueue
 from supportbot.db.engine import session_scope
 from supportbot.db.models import AuditLog, HandoffTicket, Order

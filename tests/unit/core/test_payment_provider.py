@@ -6,8 +6,8 @@ import threading
 
 import pytest
 import requests
-
 from core_http_stub import StubServer
+
 from supportbot.core.payment_provider import (
     DryRunPaymentProvider,
     HttpPaymentProvider,

@@ -79,7 +79,7 @@ def test_human_readable_output(demo_url, capsys):
     (["--order", "12", "--email", "alice@example.com"], "9-digit"),
     (["--order", "100000001", "--email", "alice@example.com", "--at", "2024-06-03T12:00"],
      "--at"),
-    (["--order", "100000001", "--email", "alice@example.com", "--amount", "1.234"],
+    (["--order", "100000001", "--email", "alice@example.com", "--amount", "1.2345"],
      "decimals"),
 ])
 def test_errors(demo_url, capsys, args, message):
@@ -95,3 +95,22 @@ def test_check_issues_nothing(demo_url, capsys):
         assert s.execute(select(func.count(RefundRequest.id))).scalar_one() == 0
         assert s.execute(select(func.count(AuditLog.id))).scalar_one() == 1  # demo.loaded
     engine.dispose()
+
+
+@pytest.mark.parametrize("at", [
+    "2024-05-24T11:59:59Z",  # one second before Mia's purchase (2024-05-24 12:00 UTC)
+    "2024-05-24T13:59:59+02:00",  # the same instant in another time zone
+    "2020-01-01T00:00:00Z",
+])
+def test_at_before_the_purchase_is_rejected(demo_url, capsys, at):
+    code, out, err = check(capsys, demo_url, "--order", "100000014", "--email", "mia@example.com",
+                           "--at", at, "--json")
+    assert code == 2 and out == ""
+    assert "--at" in err and "is before order 100000014 was placed (2024-05-24T12:00:00+00:00)" in err
+    assert "automatic" not in err.lower()
+
+
+def test_at_the_purchase_instant_is_accepted(demo_url, capsys):
+    code, out, _ = check(capsys, demo_url, "--order", "100000014", "--email", "mia@example.com",
+                         "--at", "2024-05-24T12:00:00Z", "--json")
+    assert code == 0 and json.loads(out)["automatic"] is True

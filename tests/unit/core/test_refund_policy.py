@@ -8,7 +8,11 @@ import pytest
 
 from supportbot.core import refund_policy as rp
 from supportbot.core.refund_policy import ClientPolicy, OrderFacts, RequestedRefund, decide
-from supportbot.core.vocabulary import AUTO_REFUNDABLE_PAYMENT_METHODS, PAYMENT_METHODS
+from supportbot.core.vocabulary import (
+    AUTO_REFUNDABLE_PAYMENT_METHODS,
+    PAYMENT_METHODS,
+    format_date,
+)
 
 NOW = datetime(2024, 6, 3, 12, 0, tzinfo=timezone.utc)
 PLACED = NOW - timedelta(days=5)
@@ -27,7 +31,7 @@ CS, PP = "customer_service", "payment_processing"
 def test_the_happy_path_is_an_automatic_full_refund():
     decision = decide(ORDER, FULL, NO_RESTRICTIONS, NOW)
     assert decision.automatic is True
-    assert decision.outcome == rp.OUTCOME_AUTOMATIC
+    assert decision.outcome == rp.DecisionOutcome.AUTOMATIC_REFUND
     assert decision.team is None and decision.reasons == ()
     assert decision.amount_minor == 4900 and decision.currency == "EUR"
     assert "49.00 EUR" in decision.explanation and "Visa card ending 4242" in decision.explanation
@@ -117,12 +121,24 @@ def test_rule_2_naive_datetimes_are_rejected():
         replace(ORDER, placed_at=datetime(2024, 6, 1))
 
 
-def test_window_passed_explanation_names_the_client_window_and_age():
+def test_window_passed_explanation_names_the_client_window_and_the_dates():
     order = replace(ORDER, placed_at=NOW - timedelta(days=45))
     decision = decide(order, FULL, WITHIN_30, NOW)
-    assert "NoteNest" in decision.explanation
-    assert "30 days" in decision.explanation and "45 days ago" in decision.explanation
+    assert "NoteNest" in decision.explanation and "within 30 days" in decision.explanation
+    assert "placed on 19 April 2024" in decision.explanation
+    assert "last day for a refund was 19 May 2024" in decision.explanation
     assert "Customer Service" in decision.explanation
+
+
+def test_just_after_the_window_the_explanation_gives_dates_not_a_rounded_age():
+    """30 days and 1 hour: a day count would say "30 days ago" and contradict the refusal."""
+    order = replace(ORDER, placed_at=NOW - timedelta(days=30, hours=1))  # 4 May 2024, 11:00 UTC
+    decision = decide(order, FULL, WITHIN_30, NOW)
+    assert decision.reasons == (rp.WINDOW_PASSED,)
+    text = decision.explanation
+    assert "30 days ago" not in text
+    assert "placed on 4 May 2024 at 11:00 UTC" in text
+    assert "last day for a refund was 3 June 2024 (until 11:00 UTC)" in text
 
 
 # ---- rule 3: the payment method ------------------------------------------------------------
@@ -146,17 +162,17 @@ def test_the_eligible_methods_are_exactly_the_six_of_seed_001():
 @pytest.mark.parametrize(
     "changes, reasons, outcome, team",
     [
-        (dict(status="pending"), (rp.PAYMENT_NOT_RECEIVED,), rp.OUTCOME_HANDOFF, PP),
-        (dict(status="cancelled"), (rp.ORDER_WAS_CANCELLED,), rp.OUTCOME_NOTHING_TO_REFUND, None),
-        (dict(status="chargeback"), (rp.CHARGEBACK,), rp.OUTCOME_HANDOFF, PP),
+        (dict(status="pending"), (rp.PAYMENT_NOT_RECEIVED,), rp.DecisionOutcome.HANDOFF, PP),
+        (dict(status="cancelled"), (rp.ORDER_WAS_CANCELLED,), rp.DecisionOutcome.NOTHING_TO_REFUND, None),
+        (dict(status="chargeback"), (rp.CHARGEBACK,), rp.DecisionOutcome.HANDOFF, PP),
         (dict(status="refunded", refunded_minor=4900), (rp.ALREADY_REFUNDED,),
-         rp.OUTCOME_ALREADY_REFUNDED, None),
-        (dict(refunded_minor=4900), (rp.ALREADY_REFUNDED,), rp.OUTCOME_ALREADY_REFUNDED, None),
+         rp.DecisionOutcome.ALREADY_REFUNDED, None),
+        (dict(refunded_minor=4900), (rp.ALREADY_REFUNDED,), rp.DecisionOutcome.ALREADY_REFUNDED, None),
         (dict(status="partially_refunded", refunded_minor=1000), (rp.PARTIALLY_REFUNDED,),
-         rp.OUTCOME_HANDOFF, PP),
-        (dict(pending_refund_minor=4900), (rp.REFUND_IN_PROGRESS,), rp.OUTCOME_ALREADY_REFUNDED,
+         rp.DecisionOutcome.HANDOFF, PP),
+        (dict(pending_refund_minor=4900), (rp.REFUND_IN_PROGRESS,), rp.DecisionOutcome.ALREADY_REFUNDED,
          None),
-        (dict(has_failed_refund=True), (rp.REFUND_FAILED,), rp.OUTCOME_HANDOFF, PP),
+        (dict(has_failed_refund=True), (rp.REFUND_FAILED,), rp.DecisionOutcome.HANDOFF, PP),
     ],
 )
 def test_rule_4_order_state(changes, reasons, outcome, team):
@@ -226,7 +242,7 @@ def test_a_charged_subscription_period_is_not_refunded_but_can_be_cancelled():
     assert decision.reasons == (rp.POLICY_NONE, rp.SUBSCRIPTION_PERIOD_CHARGED)
     assert decision.team == CS
     assert decision.alternatives == (rp.ALTERNATIVE_CANCEL_AT_PERIOD_END,)
-    assert "cancel" in decision.explanation and PERIOD_END.date().isoformat() in decision.explanation
+    assert "cancel" in decision.explanation and format_date(PERIOD_END) in decision.explanation
 
 
 def test_charged_period_term_applies_even_with_an_otherwise_permissive_policy():
@@ -249,7 +265,7 @@ def test_a_trial_charged_nothing_so_there_is_nothing_to_refund():
     order = replace(ORDER, total_minor=0, vat_minor=0, subscription_status="trial",
                     subscription_period_end=NOW + timedelta(days=7))
     decision = decide(order, FULL, SUBSCRIPTION_VENDOR, NOW)
-    assert decision.outcome == rp.OUTCOME_NOTHING_TO_REFUND
+    assert decision.outcome == rp.DecisionOutcome.NOTHING_TO_REFUND
     assert rp.NOTHING_TO_REFUND in decision.reasons
     assert rp.SUBSCRIPTION_PERIOD_CHARGED not in decision.reasons  # nothing was charged
     assert decision.team is None

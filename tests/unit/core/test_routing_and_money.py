@@ -47,13 +47,18 @@ def test_format_money(minor, currency, text):
 
 @pytest.mark.parametrize("text, currency, minor", [
     ("49", "EUR", 4900), ("49.9", "EUR", 4990), ("0,05", "EUR", 5), ("1234", "JPY", 1234),
-    (" 12.50 ", "USD", 1250)])
+    (" 12.50 ", "USD", 1250), ("1,049.00", "USD", 104900), ("1.234,56", "EUR", 123456),
+    ("1.234", "EUR", 123400), ("0.10", "EUR", 10), ("49.99", None, 4999),
+    # zero-decimal currencies: the minor unit is the yen itself, never yen / 100
+    ("1200", "JPY", 1200), ("1,200", "JPY", 1200), ("1200.00", "JPY", 1200),
+    ("12,000", "jpy", 12000), ("5000", "KRW", 5000)])
 def test_parse_money_is_exact(text, currency, minor):
     assert parse_money(text, currency) == minor
 
 
-@pytest.mark.parametrize("text, currency", [("1.234", "EUR"), ("1.5", "JPY"), ("abc", "EUR"),
-                                            ("-1", "EUR"), ("NaN", "EUR")])
+@pytest.mark.parametrize("text, currency", [("1.2345", "EUR"), ("1.5", "JPY"), ("abc", "EUR"),
+                                            ("-1", "EUR"), ("NaN", "EUR"), ("12.", "EUR"),
+                                            ("0.125", "USD"), ("1,2,3", "EUR"), ("", "EUR")])
 def test_parse_money_rejects(text, currency):
     with pytest.raises(ValueError):
         parse_money(text, currency)
@@ -81,3 +86,15 @@ def test_parse_iso_converts_offsets_to_utc_and_refuses_naive_times():
     assert parse_iso("2024-06-01T00:00:00Z").utcoffset().total_seconds() == 0
     with pytest.raises(ValueError):
         parse_iso("2024-06-01T00:00:00")
+
+
+def test_a_person_asked_for_mid_task_comes_from_the_team_that_owns_the_task():
+    from supportbot.core.routing import ROUTING, TASK_REASONS, team_for_task
+
+    assert team_for_task("duplicate_charge") == "payment_processing"
+    assert team_for_task("refund_status") == "payment_processing"
+    assert team_for_task("tax_question") == "payment_processing"
+    assert team_for_task("get_license") == "customer_service"
+    assert team_for_task(None) == "customer_service"
+    # every task reason is routed explicitly, not by the unknown-code default
+    assert set(TASK_REASONS.values()) <= set(ROUTING)

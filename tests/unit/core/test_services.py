@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from supportbot.core.errors import NotVerified
 from supportbot.core.services import SupportServices
-from supportbot.core.views import ChargeHint, OrderSummary
+from supportbot.core.views import ChargeHint, LinkDispatch, OrderSummary
+from supportbot.core.vocabulary import format_date, format_duration
 from supportbot.db.engine import session_scope
 from supportbot.db.models import AuditLog, HandoffTicket
 from supportbot.settings import Settings
@@ -82,8 +83,7 @@ def test_mismatch_discloses_nothing(services):
 
 DISCLOSURE_METHODS = (
     "order_summary", "resend_order_confirmation", "resend_license", "send_invoice",
-    "send_payment_method_link", "find_duplicate_orders", "refund_status", "subscription",
-    "pending_payment_info", "technical_support")
+    "send_payment_method_link", "find_duplicate_orders", "refund_status", "subscription")
 
 
 def test_disclosure_needs_verification_in_this_conversation(services, mailer):
@@ -153,7 +153,7 @@ def test_ivan_is_offered_cancellation_at_period_end(services):
     verify(services, "100000010")
     decision = services.refund_decision("conv-1", "100000010", "unintended_renewal")
     assert decision.alternatives == ("cancel_at_period_end",)
-    end = (services.clock() + timedelta(days=200)).date().isoformat()
+    end = format_date(services.clock() + timedelta(days=200))
     assert end in decision.explanation
 
 
@@ -248,18 +248,18 @@ def test_no_refunds_yet(services):
 # ---- payment missing, technical support -------------------------------------------------------
 def test_dan_payment_is_missing_and_overdue(services):
     verify(services, "100000004")
-    info = services.pending_payment_info("conv-1", "100000004")
+    info = services.order_summary("conv-1", "100000004").pending_payment_info
     assert info.payment_method == "wire_transfer" and info.amount_minor == 4900
     assert info.overdue is True and info.team == "payment_processing"
     assert "100000004" in info.instructions
-    assert services.order_summary("conv-1", "100000004").pending_payment_info == info
     verify(services, "100000001")
-    assert services.pending_payment_info("conv-1", "100000001") is None
+    assert services.order_summary("conv-1", "100000001").pending_payment_info is None
 
 
 def test_technical_support_is_the_clients_contact(services):
     verify(services, "100000002")
-    assert services.technical_support("conv-1", "100000002") == "https://help.notenest.example"
+    summary = services.order_summary("conv-1", "100000002")
+    assert summary.technical_support == "https://help.notenest.example"
 
 
 # ---- mails to the purchase address ----------------------------------------------------------
@@ -274,15 +274,26 @@ def test_license_goes_to_the_purchase_email_only(services, mailer):
 
 def test_other_mails_go_to_the_purchase_address(services, mailer):
     verify(services, "100000001")
+    assert services.resend_order_confirmation("conv-1", "100000001") == "a***e@example.com"
+    assert "Total: 49.00 EUR" in mailer.messages[-1].get_content()
     for method, expected in [
-        ("resend_order_confirmation", "Total: 49.00 EUR"),
         ("send_invoice", "https://secure.reseller.example/invoice/100000001?expires="),
         ("send_payment_method_link", "https://secure.reseller.example/payment-method/100000001?"),
     ]:
-        assert getattr(services, method)("conv-1", "100000001") == "a***e@example.com"
+        sent = getattr(services, method)("conv-1", "100000001")
+        assert isinstance(sent, LinkDispatch) and sent.masked_email == "a***e@example.com"
         message = mailer.messages[-1]
         assert message["To"] == "alice@example.com" and expected in message.get_content(), method
     assert len(mailer.messages) == 3
+
+
+def test_a_mailed_link_says_until_when_it_works_as_the_link_itself_does(services, mailer):
+    verify(services, "100000001")
+    sent = services.send_payment_method_link("conv-1", "100000001")
+    assert sent.expires_at == services.clock() + sent.valid_for
+    body = mailer.messages[-1].get_content()
+    assert f"expires={int(sent.expires_at.timestamp())}&" in body
+    assert f"valid for {format_duration(sent.valid_for)}" in body
 
 
 # ---- unknown charges --------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 from supportbot.core.payment_provider import DryRunPaymentProvider
 from supportbot.core.services import SupportServices
 from supportbot.core.verification import VerificationService
+from supportbot.core.views import CodeDispatchStatus
+from supportbot.core.vocabulary import ONE_TIME_CODE_DIGITS, format_duration
 from supportbot.db.engine import session_scope
 from supportbot.db.models import AuditLog, VerificationChallenge
 from supportbot.mail import MailDeliveryError, SmtpMailer
@@ -78,7 +80,7 @@ def test_failed_lookups_are_throttled_per_email_across_conversations(verificatio
 
 
 def test_four_failures_do_not_throttle(verification):
-    for i in range(4):
+    for _ in range(4):
         verification.verify("conv-4", "x@example.com", "100000001")
     assert verification.verify("conv-4", "alice@example.com", "100000001").status == "verified"
 
@@ -123,6 +125,26 @@ def test_the_code_is_mailed_to_the_purchase_address_and_stored_only_as_hmac(
         challenge = session.execute(select(VerificationChallenge)).scalar_one()
         assert codes.last not in challenge.code_hash
         assert len(challenge.code_hash) == 64 and challenge.status == "pending"
+
+
+@pytest.mark.parametrize("ttl", [timedelta(minutes=10), timedelta(minutes=15), timedelta(hours=1)])
+def test_the_dispatch_states_the_length_and_lifetime_of_the_code_that_was_mailed(
+        demo_engine, mailer, clock, codes, ttl):
+    verification = VerificationService(demo_engine, mailer, secret_key=SECRET, clock=clock,
+                                       code_generator=codes, code_ttl=ttl)
+    _verified(verification)
+    dispatch = verification.send_code("conv-1", "100000001")
+    assert dispatch.status is CodeDispatchStatus.SENT
+    assert dispatch.code_length == len(codes.last) == ONE_TIME_CODE_DIGITS
+    assert dispatch.valid_for == ttl and dispatch.expires_at == clock() + ttl
+    body = mailer.messages[-1].get_content()
+    assert f"expires in {format_duration(ttl)}" in body
+
+
+def test_generated_codes_have_the_shared_length():
+    from supportbot.core.verification import generate_code
+
+    assert all(re.fullmatch(rf"\d{{{ONE_TIME_CODE_DIGITS}}}", generate_code()) for _ in range(50))
 
 
 def test_the_right_code_proves_control_of_the_email(verification, codes, demo_engine):
@@ -280,7 +302,8 @@ def test_the_code_travels_through_a_real_smtp_server_and_is_accepted(demo_engine
     assert services.check_one_time_code("conv-smtp", "100000001", "999999" if code != "999999"
                                         else "000000").status == "wrong"
     assert services.check_one_time_code("conv-smtp", "100000001", code).status == "ok"
-    assert services.has_proved_email("conv-smtp", "100000001")
+    with session_scope(demo_engine) as session:
+        assert services.verification.has_proved_email(session, "conv-smtp", "alice@example.com")
 
 
 def test_verifying_the_same_order_twice_is_recorded_once(verification, demo_engine):

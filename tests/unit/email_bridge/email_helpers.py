@@ -55,7 +55,7 @@ class SmtpSink:
         self.handler = SinkHandler()
         self.controller: Controller | None = None
 
-    def start(self) -> "SmtpSink":
+    def start(self) -> SmtpSink:
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
         self.controller.start()
         return self
@@ -134,7 +134,8 @@ class FakeRasa:
                      "buttons": [{"title": "Duplicate order", "payload": '/inform{"refund_reason":"duplicate_order"}'},
                                  {"title": "Wrong product ordered",
                                   "payload": '/inform{"refund_reason":"wrong_product_ordered"}'},
-                                 {"title": "No longer needed", "payload": '/inform{"refund_reason":"no_longer_needed"}'}]}]
+                                 {"title": "No longer needed",
+                                  "payload": '/inform{"refund_reason":"no_longer_needed"}'}]}]
         return [{"text": f"You said: {message[:80]}"},
                 {"text": "See [our refund policy](https://help.reseller.example/refunds) for details."}]
 

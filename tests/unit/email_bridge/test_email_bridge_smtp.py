@@ -46,7 +46,8 @@ def test_mail_in_reply_out_threaded(running_bridge, smtp_sink, fake_rasa, engine
     assert "refund policy: https://help.reseller.example/refunds" in text  # links as plain URLs
     assert smtp_sink.handler.envelopes[0] == (SUPPORT, ["erin@example.com"])
     inbound = rows(engine, store.inbound)[0]
-    assert (inbound["status"], inbound["status_reason"], inbound["conversation_id"]) == ("replied", "reply", conversation)
+    assert (inbound["status"], inbound["status_reason"], inbound["conversation_id"]) == (
+        "replied", "reply", conversation)
     wait_until(lambda: rows(engine, store.outbound)[0]["status"] == "sent")
 
 
@@ -76,7 +77,8 @@ def test_numbered_buttons_answered_by_number_and_by_words(running_bridge, smtp_s
     smtp_sink.wait_for(3)
     assert fake_rasa.calls[-1]["message"] == "2"
     # words work too
-    send_smtp(server.port, make_mail("refund please", subject="Re: Refund", in_reply_to=smtp_sink.messages[2]["Message-ID"]))
+    send_smtp(server.port,
+              make_mail("refund please", subject="Re: Refund", in_reply_to=smtp_sink.messages[2]["Message-ID"]))
     smtp_sink.wait_for(4)
     send_smtp(server.port, make_mail("Duplicate order\n\nThanks,\nErin", subject="Re: Refund",
                                      in_reply_to=smtp_sink.messages[3]["Message-ID"]))

@@ -78,7 +78,8 @@ def test_acknowledgements():
 
 @pytest.mark.parametrize("name, expected", [
     ("Erin Doe", "Hello Erin,"), ("Doe, Erin", "Hello Erin,"), ("ERIN DOE", "Hello Erin,"), ("", "Hello,"),
-    ("erin@example.com", "Hello,"), ("ACME Corp. Accounts 2", "Hello,"), ("Billing Team", "Hello,"), ("José", "Hello José,"),
+    ("erin@example.com", "Hello,"), ("ACME Corp. Accounts 2", "Hello,"), ("Billing Team", "Hello,"),
+    ("José", "Hello José,"),
     ("123 Inc", "Hello,"),
 ])
 def test_greeting(name, expected):

@@ -21,7 +21,8 @@ HEAD = (b"From: Erin Doe <Erin@Example.COM>\r\nTo: support@reseller.example\r\n"
 
 
 def test_plain_utf8_message_headers_and_body():
-    raw = HEAD + b"Content-Type: text/plain; charset=utf-8\r\n\r\nHi, I was charged twice \xe2\x80\x93 order 100000005.\r\n"
+    raw = HEAD + (b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+                  b"Hi, I was charged twice \xe2\x80\x93 order 100000005.\r\n")
     parsed = parse_email(raw)
     assert parsed.message_id == "<m1@example.com>" and not parsed.message_id_synthesized
     assert parsed.from_address == "erin@example.com" and parsed.from_name == "Erin Doe"
@@ -109,7 +110,8 @@ def test_multipart_with_attachments_lists_names_but_never_reads_them():
     msg.add_attachment(inner)
     parsed = parse_email(bytes(msg))
     assert parsed.text.strip() == "Please see the attached invoice."
-    assert parsed.attachments == ["invoice.pdf", "Screenshot 2024-05-01.png", "an attached email (Your order 100000005)"]
+    assert parsed.attachments == [
+        "invoice.pdf", "Screenshot 2024-05-01.png", "an attached email (Your order 100000005)"]
 
 
 def test_inline_signature_image_is_not_an_attachment():

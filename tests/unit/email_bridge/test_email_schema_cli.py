@@ -22,7 +22,8 @@ def _schema(engine):
             "columns": {c["name"]: (str(c["type"]).split("(")[0].replace("BLOB", "BINARY"), c["nullable"])
                         for c in insp.get_columns(table)},
             "pk": tuple(insp.get_pk_constraint(table)["constrained_columns"]),
-            "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(table)),
+            "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                              for i in insp.get_indexes(table)),
             "unique": sorted(tuple(u["column_names"]) for u in insp.get_unique_constraints(table)),
             "fks": sorted((tuple(f["constrained_columns"]), f["referred_table"], f["options"].get("ondelete"))
                           for f in insp.get_foreign_keys(table)),

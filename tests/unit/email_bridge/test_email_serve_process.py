@@ -69,7 +69,7 @@ def test_serve_process_end_to_end_over_smtp(tmp_path, smtp_sink, fake_rasa):
         code = process.wait(timeout=30)
     output = (tmp_path / "bridge.log").read_text()
     assert code == 0, output
-    assert "email bridge listening on 127.0.0.1:%d" % port in output
+    assert f"email bridge listening on 127.0.0.1:{port}" in output
     processed = [line for line in output.splitlines() if " email in=" in line]
     assert len(processed) == 2 and "status=replied" in processed[0] and "status=ignored" in processed[1]
     assert "4111" not in output and "charged twice" not in output

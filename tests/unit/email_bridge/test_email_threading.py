@@ -32,7 +32,8 @@ def turn(bridge, message, envelope_from="erin@example.com"):
 
 def conversation_of(engine, message_id):
     with session_scope(engine) as s:
-        return s.execute(select(store.inbound.c.conversation_id).where(store.inbound.c.message_id == message_id)).scalar()
+        return s.execute(
+            select(store.inbound.c.conversation_id).where(store.inbound.c.message_id == message_id)).scalar()
 
 
 def test_new_mail_starts_an_email_conversation(make_bridge, engine):

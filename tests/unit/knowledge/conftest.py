@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from faq_helpers import write_article
 
+
 @pytest.fixture
 def faq_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "faq"

@@ -4,11 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from faq_helpers import PROJECT_FAQ, write_article
 
 from supportbot.knowledge import Article, FaqError, Link, parse_article
 from supportbot.knowledge.articles import load_articles
-
-from faq_helpers import PROJECT_FAQ, write_article
 
 
 def test_project_articles_load_and_cover_the_seeds():
@@ -97,14 +96,21 @@ MALFORMED = [
     ("bad-seed", "---\nid: bad-seed\ntitle: T\nsource_seed: seed one\n---\nBody\n", "source_seed", "3-digit"),
     ("Bad_Id", "---\nid: Bad_Id\ntitle: T\nsource_seed: '000'\n---\nBody\n", "id", "lowercase"),
     ("other-name", "---\nid: not-the-file-name\ntitle: T\nsource_seed: '000'\n---\nBody\n", "id", "file name"),
-    ("typo-field", "---\nid: typo-field\ntitle: T\nsource_seed: '000'\nqestions: [a]\n---\nBody\n", "qestions", "unknown field"),
-    ("bad-questions", "---\nid: bad-questions\ntitle: T\nsource_seed: '000'\nquestions: one\n---\nBody\n", "questions", "list of strings"),
-    ("empty-question", "---\nid: empty-question\ntitle: T\nsource_seed: '000'\nquestions: ['ok', '']\n---\nBody\n", "questions[1]", "non-empty"),
-    ("bad-links", "---\nid: bad-links\ntitle: T\nsource_seed: '000'\nlinks: [{title: X}]\n---\nBody\n", "links[0].url", "missing"),
-    ("bad-url", "---\nid: bad-url\ntitle: T\nsource_seed: '000'\nlinks: [{title: X, url: 'ftp://x'}]\n---\nBody\n", "links[0].url", "http"),
-    ("bad-team", "---\nid: bad-team\ntitle: T\nsource_seed: '000'\nteam: sales\n---\nBody\n", "team", "customer_service"),
+    ("typo-field", "---\nid: typo-field\ntitle: T\nsource_seed: '000'\nqestions: [a]\n---\nBody\n",
+     "qestions", "unknown field"),
+    ("bad-questions", "---\nid: bad-questions\ntitle: T\nsource_seed: '000'\nquestions: one\n---\nBody\n",
+     "questions", "list of strings"),
+    ("empty-question", "---\nid: empty-question\ntitle: T\nsource_seed: '000'\nquestions: ['ok', '']\n---\nBody\n",
+     "questions[1]", "non-empty"),
+    ("bad-links", "---\nid: bad-links\ntitle: T\nsource_seed: '000'\nlinks: [{title: X}]\n---\nBody\n",
+     "links[0].url", "missing"),
+    ("bad-url", "---\nid: bad-url\ntitle: T\nsource_seed: '000'\nlinks: [{title: X, url: 'ftp://x'}]\n---\nBody\n",
+     "links[0].url", "http"),
+    ("bad-team", "---\nid: bad-team\ntitle: T\nsource_seed: '000'\nteam: sales\n---\nBody\n",
+     "team", "customer_service"),
     ("empty-answer", "---\nid: empty-answer\ntitle: T\nsource_seed: '000'\n---\n\n", "answer", "empty"),
-    ("empty-email", "---\nid: empty-email\ntitle: T\nsource_seed: '000'\n---\nChat\n## Email\n\n", "answer_email", "empty"),
+    ("empty-email", "---\nid: empty-email\ntitle: T\nsource_seed: '000'\n---\nChat\n## Email\n\n",
+     "answer_email", "empty"),
 ]
 
 

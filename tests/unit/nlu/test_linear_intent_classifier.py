@@ -11,6 +11,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from supportbot.nlu.linear_intent_classifier import LinearIntentClassifier, softmax
+from supportbot.nlu.sentence_encoder import EmbeddingCache, shared_encoder
 
 EXAMPLES = {
     "request_refund": [
@@ -203,3 +204,15 @@ def test_a_model_trained_with_another_encoder_is_refused(storage, context):
     with pytest.raises(ValueError, match="retrain"):
         LinearIntentClassifier.load(LinearIntentClassifier.get_default_config(),
                                     storage, Resource("linear"), context)
+
+
+def test_a_retrain_reads_known_examples_from_the_embedding_cache(storage, context, embedding_cache):
+    first = trained(storage, context, sentence_embeddings=True)
+    assert embedding_cache.is_file()
+    texts = [e.get(TEXT) for e in training_data().intent_examples]
+    cache = EmbeddingCache(embedding_cache)
+    cache.encode(shared_encoder(), texts)
+    assert cache.last_encoded == 0  # training stored every example
+    second = trained(storage, context, sentence_embeddings=True)
+    for text in ("I want my money back", "where is my licence"):
+        assert classify(first, text).get(INTENT) == classify(second, text).get(INTENT)

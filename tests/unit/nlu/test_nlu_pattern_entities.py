@@ -1,19 +1,20 @@
 """PatternEntityExtractor: the rule-based spaCy entities, called the way Rasa calls it."""
 from __future__ import annotations
 
-import pytest
+import datetime as dt
 
+import pytest
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from supportbot.core import vocabulary
+from supportbot.core.refund_reasons import REFUND_REASON_PHRASES, reason_from_text
 from supportbot.nlu.pattern_entities import (
     PatternEntityExtractor,
     currency_code,
     normalise_amount,
     normalise_date,
 )
-
-import datetime as dt
 
 TODAY = "2024-06-10"
 
@@ -83,6 +84,24 @@ def test_other_lengths_are_not_order_references(extractor):
     assert values(ents, "order_ref") == []
 
 
+@pytest.mark.parametrize("text", ["my order 1000000012", "order #1000000012", "ref:1000000012"])
+def test_ten_digits_are_not_a_reference_with_one_digit_too_many(extractor, text):
+    assert values(run(extractor, text), "order_ref") == []
+
+
+def test_the_channels_and_the_classifier_use_the_one_reference_and_email_pattern():
+    from supportbot.channels.email_bridge import cleaning
+    from supportbot.nlu import linear_intent_classifier as lic
+
+    assert cleaning.ORDER_REFERENCE is vocabulary.ORDER_REFERENCE
+    assert cleaning.EMAIL_ADDRESS is vocabulary.EMAIL_ADDRESS
+    shapes = dict(lic.SHAPES)
+    assert shapes["shapeemail"] is vocabulary.EMAIL_ADDRESS
+    assert vocabulary.ORDER_REFERENCE.pattern in shapes["shapeorder"].pattern
+    assert lic.replace_shapes("ref 1000000012").split() == ["ref", "1000000012"]
+    assert lic.replace_shapes("ref #100000001").split() == ["ref", "shapeorder"]
+
+
 def test_two_references_in_one_message(extractor):
     ents = run(extractor, "I was charged for 100000001 and again for #100000002")
     assert values(ents, "order_ref") == ["100000001", "100000002"]
@@ -113,6 +132,27 @@ def test_amount_and_currency(extractor, text, amount, currency):
     a, c = only(ents, "amount"), only(ents, "currency")
     assert normalise_amount(text[a["start"]:a["end"]]) == amount
     assert currency_code(text[c["start"]:c["end"]]) == currency
+
+
+@pytest.mark.parametrize("text, minor", [("¥1,200 on my card", 1200), ("1200 yen", 1200),
+                                         ("JPY 12,000 twice", 12000)])
+def test_yen_amounts_reach_the_core_as_yen(extractor, text, minor):
+    """The entity value is a plain decimal; the core's one parser makes it minor units of the
+    currency (no decimals for JPY), as the charge lookup does."""
+    ents = run(extractor, text)
+    amount, currency = values(ents, "amount"), values(ents, "currency")
+    assert currency == ["JPY"]
+    assert vocabulary.parse_money(amount[0], currency[0]) == minor
+
+
+def test_every_refund_reason_phrase_means_the_same_to_the_nlu_and_to_the_actions(extractor):
+    """One phrase table (supportbot.core.refund_reasons) for the EntityRuler and the
+    spaCy-free `reason_from_text` the actions use."""
+    for code, phrases in REFUND_REASON_PHRASES.items():
+        for phrase in phrases:
+            text = "I want my money back, " + phrase.replace(" n't", "n't")
+            assert values(run(extractor, text), "refund_reason")[:1] == [code], text
+            assert reason_from_text(text) == code, text
 
 
 def test_decimal_number_without_currency_is_an_amount(extractor):

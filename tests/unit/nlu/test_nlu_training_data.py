@@ -33,8 +33,8 @@ def examples() -> dict[str, list[str]]:
         for block in doc.get("nlu", []):
             if "intent" not in block:
                 continue
-            lines = [l.strip()[2:].strip() for l in block["examples"].splitlines()
-                     if l.strip().startswith("- ")]
+            lines = [ln.strip()[2:].strip() for ln in block["examples"].splitlines()
+                     if ln.strip().startswith("- ")]
             out.setdefault(block["intent"], []).extend(lines)
     return out
 
@@ -70,7 +70,7 @@ def test_no_example_is_labelled_with_two_intents(examples):
 
 def test_no_duplicates_within_an_intent(examples):
     for intent, lines in examples.items():
-        dupes = [k for k, c in Counter(l.lower() for l in lines).items() if c > 1]
+        dupes = [k for k, c in Counter(ln.lower() for ln in lines).items() if c > 1]
         assert dupes == [], intent
 
 
@@ -78,7 +78,7 @@ def test_examples_carry_no_entity_markup(examples):
     # entities come from supportbot.nlu.pattern_entities, not from DIET annotations
     markup = re.compile(r"\[[^\]]+\]\([^)]+\)|\[[^\]]+\]\{")
     for intent, lines in examples.items():
-        assert not [l for l in lines if markup.search(l)], intent
+        assert not [ln for ln in lines if markup.search(ln)], intent
 
 
 def test_emails_pasted_whole_are_represented(examples):
@@ -86,8 +86,8 @@ def test_emails_pasted_whole_are_represented(examples):
     for intent in CANONICAL_INTENTS:
         if intent in SMALL_TALK or intent in {"inform"}:
             continue
-        multi = [l for l in examples[intent] if l.count(". ") + l.count("? ") >= 1 and
-                 re.search(r"\b(Thanks|Regards|Best|Kind regards|Sincerely|Yours|Cheers)\b", l)]
+        multi = [ln for ln in examples[intent] if ln.count(". ") + ln.count("? ") >= 1 and
+                 re.search(r"\b(Thanks|Regards|Best|Kind regards|Sincerely|Yours|Cheers)\b", ln)]
         assert len(multi) >= 2, intent
 
 
@@ -98,10 +98,10 @@ def test_config_pipeline_builds_a_graph_with_the_pattern_extractor():
     config = yaml.safe_load((REPO / "config.yml").read_text(encoding="utf-8"))
     names = [c["name"] for c in config["pipeline"]]
     assert "supportbot.nlu.pattern_entities.PatternEntityExtractor" in names
-    assert names.index("FallbackClassifier") > names.index("DIETClassifier")
-    diet = next(c for c in config["pipeline"] if c["name"] == "DIETClassifier")
-    assert diet["constrain_similarities"] is True
-    assert diet["model_confidence"] == "softmax"
+    classifier = "supportbot.nlu.linear_intent_classifier.LinearIntentClassifier"
+    assert names.index("FallbackClassifier") > names.index(classifier)
+    linear = next(c for c in config["pipeline"] if c["name"] == classifier)
+    assert linear["sentence_embeddings"] is True
     fallback = next(c for c in config["pipeline"] if c["name"] == "FallbackClassifier")
     assert 0.3 <= fallback["threshold"] <= 0.6
 
@@ -109,4 +109,4 @@ def test_config_pipeline_builds_a_graph_with_the_pattern_extractor():
     graphs = recipe.graph_config_for_recipe(config, {}, training_type=TrainingType.NLU)
     uses = {node.uses.__name__ for node in graphs.predict_schema.nodes.values()}
     assert "PatternEntityExtractor" in uses
-    assert "DIETClassifier" in uses
+    assert "LinearIntentClassifier" in uses

@@ -116,7 +116,8 @@ def test_every_response_has_the_csp_header_even_errors():
     assert "script-src 'self'" in headers["Content-Security-Policy"]
 
 
-@pytest.mark.parametrize("path", ["/../settings.py", "/static/widget.js", "/server.py", "/widget.js.map", "/.git/config"])
+@pytest.mark.parametrize("path", ["/../settings.py", "/static/widget.js", "/server.py", "/widget.js.map",
+                                  "/.git/config"])
 def test_nothing_outside_the_fixed_list_is_served(path):
     status, _, _ = fetch(path)
     assert status == 404

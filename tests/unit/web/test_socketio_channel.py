@@ -70,7 +70,8 @@ def test_rasa_loads_it_from_credentials_by_class_path():
 
 def test_user_message_is_masked_before_rasa_sees_it():
     channel, received = make_channel()
-    asyncio.run(handler(channel, "user_uttered")("sid1", {"message": f"my card is {VISA}, refund it", "session_id": "abc123"}))
+    asyncio.run(handler(channel, "user_uttered")(
+        "sid1", {"message": f"my card is {VISA}, refund it", "session_id": "abc123"}))
     assert len(received) == 1
     message = received[0]
     assert message.text == f"my card is {MASKED}, refund it"
@@ -127,7 +128,8 @@ def test_without_persistence_the_socket_id_is_the_sender():
     assert received[0].sender_id == "sid9" and received[0].text == MASKED
 
 
-@pytest.mark.parametrize("data", [None, "text", ["a"], {"message": 42, "session_id": "s1"}, {"message": "x", "session_id": "a b/c"}])
+@pytest.mark.parametrize("data", [None, "text", ["a"], {"message": 42, "session_id": "s1"},
+                                  {"message": "x", "session_id": "a b/c"}])
 def test_malformed_events_are_ignored_not_raised(data):
     channel, received = make_channel()
     asyncio.run(handler(channel, "user_uttered")("sid1", data))
@@ -136,7 +138,8 @@ def test_malformed_events_are_ignored_not_raised(data):
 
 def test_overlong_messages_are_cut():
     channel, received = make_channel()
-    asyncio.run(handler(channel, "user_uttered")("sid1", {"message": "a" * (MAX_MESSAGE_CHARS + 50), "session_id": "s1"}))
+    asyncio.run(handler(channel, "user_uttered")(
+        "sid1", {"message": "a" * (MAX_MESSAGE_CHARS + 50), "session_id": "s1"}))
     assert len(received[0].text) == MAX_MESSAGE_CHARS
 
 
@@ -157,7 +160,8 @@ def test_session_request_joins_the_room_and_confirms_the_stored_id():
     assert fake.emitted == [("session_confirm", "stored-id", "sid1", None)]
 
 
-@pytest.mark.parametrize("data", [None, {}, {"session_id": None}, {"session_id": "bad id!"}, {"session_id": "x" * 200}, "str"])
+@pytest.mark.parametrize("data", [None, {}, {"session_id": None}, {"session_id": "bad id!"},
+                                  {"session_id": "x" * 200}, "str"])
 def test_session_request_without_a_usable_id_gets_a_new_one(data):
     channel, _ = make_channel()
     fake = FakeSio()

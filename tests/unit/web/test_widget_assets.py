@@ -59,7 +59,8 @@ def test_widget_loads_its_css_and_socket_io_from_its_own_origin():
 
 def test_widget_uses_rasa_socketio_events_and_session_persistence():
     code = _code(WIDGET_JS)
-    for piece in ('"user_uttered"', '"bot_uttered"', '"session_request"', '"session_confirm"', "session_id: state.sessionId"):
+    for piece in ('"user_uttered"', '"bot_uttered"', '"session_request"', '"session_confirm"',
+                  "session_id: state.sessionId"):
         assert piece in code
 
 
