@@ -25,6 +25,8 @@ import sys
 import traceback
 from collections.abc import Iterable
 
+from supportbot.core.errors import describe_error
+
 # command -> the module that registers it (`register(subparsers)` adds exactly that command)
 COMMANDS: dict[str, str] = {
     "db": "supportbot.db.cli",
@@ -41,21 +43,9 @@ EXIT_USAGE = 2  # also operational errors: no tables, database unreachable
 EXIT_INTERRUPTED = 130
 
 
-def _describe(exc: BaseException) -> str:
-    """`Type: message`, followed by the chain of causes (`<- Type: message`)."""
-    parts, seen = [], set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        text = str(current).strip().splitlines()
-        parts.append(f"{type(current).__name__}: {text[0]}" if text else type(current).__name__)
-        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
-    return " <- ".join(parts)
-
-
 def _register_unavailable(subparsers, command: str, module: str, exc: BaseException) -> None:
     """A placeholder for a command whose module does not import: running it reports why."""
-    reason = _describe(exc)
+    reason = describe_error(exc)
     parser = subparsers.add_parser(command, help=f"(unavailable: {reason})", add_help=False)
     parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -156,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(None if command is None else [command])
     if command is None:  # help or a usage error: every command is listed, broken ones too
         for name, exc in parser.unavailable.items():
-            print(f"supportbot: warning: the `{name}` commands are unavailable: {_describe(exc)}",
+            print(f"supportbot: warning: the `{name}` commands are unavailable: {describe_error(exc)}",
                   file=sys.stderr)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

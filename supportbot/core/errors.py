@@ -28,3 +28,15 @@ class OrderNotFound(CoreError):
 
 class IdempotencyConflict(CoreError):
     """An idempotency key was reused for a different order or amount."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """`Type: message` and its causes, on one line."""
+    parts, seen = [], set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current).strip().splitlines()
+        parts.append(f"{type(current).__name__}: {text[0]}" if text else type(current).__name__)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return " <- ".join(parts)

@@ -22,6 +22,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from supportbot.core.errors import describe_error
+
 
 class NotReady(Exception):
     """Raised by a ready check: the process does not serve yet (the message says why)."""
@@ -29,18 +31,6 @@ class NotReady(Exception):
 
 #: exceptions a ready check may raise while the process is still starting
 NOT_READY_ERRORS = (NotReady, ConnectionError, TimeoutError)
-
-
-def describe_error(exc: BaseException) -> str:
-    """`Type: message` and its causes, on one line."""
-    parts, seen = [], set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        text = str(current).strip().splitlines()
-        parts.append(f"{type(current).__name__}: {text[0]}" if text else type(current).__name__)
-        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
-    return " <- ".join(parts)
 
 
 @dataclass

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import (
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -38,44 +37,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
-from sqlalchemy.types import TypeDecorator
 
 from supportbot.core.timeutil import utcnow
+from supportbot.db.models import NAMING_CONVENTION, UTCDateTime
 
 log = logging.getLogger(__name__)
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 # statuses
 RECEIVED, PROCESSING, REPLIED, IGNORED, HELD = "received", "processing", "replied", "ignored", "held"
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
-
-
-class UTC(TypeDecorator):
-    """Timezone-aware UTC in Python; timestamptz on PostgreSQL, naive UTC on SQLite."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: the email bridge stores timezone-aware UTC only")
-        value = value.astimezone(timezone.utc)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 conversations = Table(
@@ -85,8 +57,8 @@ conversations = Table(
     Column("subject", String(998), nullable=False, default=""),
     Column("offered_buttons", Text, nullable=True),  # JSON [{"title", "payload"}] of the last reply
     Column("turns", Integer, nullable=False, default=0),
-    Column("created_at", UTC, nullable=False),
-    Column("last_activity_at", UTC, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_activity_at", UTCDateTime, nullable=False),
     Index("ix_email_conversations_customer_activity", "customer_address", "last_activity_at"),
 )
 
@@ -96,7 +68,7 @@ thread_ids = Table(
     Column("conversation_id", String(64), ForeignKey("email_conversations.id", ondelete="CASCADE"),
            nullable=False, index=True),
     Column("direction", String(3), nullable=False),  # in | out
-    Column("created_at", UTC, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 inbound = Table(
@@ -114,8 +86,8 @@ inbound = Table(
     Column("status_reason", String(64), nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
     Column("turn_text", Text, nullable=True),  # what was sent to Rasa (masked, capped)
-    Column("received_at", UTC, nullable=False, index=True),
-    Column("processed_at", UTC, nullable=True),
+    Column("received_at", UTCDateTime, nullable=False, index=True),
+    Column("processed_at", UTCDateTime, nullable=True),
 )
 
 outbound = Table(
@@ -131,10 +103,10 @@ outbound = Table(
     Column("raw", LargeBinary, nullable=False),  # the complete message as sent
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", UTC, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("last_error", String(500), nullable=True),
-    Column("created_at", UTC, nullable=False),
-    Column("sent_at", UTC, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
     Index("ix_email_outbound_status_next_attempt_at", "status", "next_attempt_at"),
 )
 
