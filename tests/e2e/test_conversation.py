@@ -53,6 +53,22 @@ def test_small_talk(bot_stack):
     assert "goodbye" in bot_stack.texts(sender, "bye").lower()
 
 
+def test_every_event_of_a_conversation_is_in_the_database(bot_stack):
+    # the Rasa server really uses the SQL store of endpoints.yml (Rasa falls back to an
+    # in-memory store, silently, when a configured store cannot be loaded)
+    sender = bot_stack.new_sender()
+    for message in ("hello there", "am I talking to a bot?", "thank you so much", "bye"):
+        bot_stack.texts(sender, message)
+    events = bot_stack.tracker(sender)["events"]
+    engine = create_engine(bot_stack.database_url, future=True)
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT type_name FROM events WHERE sender_id = :s ORDER BY id"),
+                              {"s": sender}).scalars().all()
+    engine.dispose()
+    assert stored == [e["event"] for e in events]
+    assert stored.count("user") == 4
+
+
 def test_out_of_scope_says_so_and_offers_what_it_can_do(bot_stack):
     sender = bot_stack.new_sender()
     replies = bot_stack.say(sender, "what's the weather going to be like in Paris tomorrow?")
