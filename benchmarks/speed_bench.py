@@ -415,7 +415,9 @@ def rasa_train(cwd: Path, config: Path, domain: Path, data: Path, out: Path, nam
     argv = [str(BIN / "rasa"), "train", "--config", str(config), "--domain", str(domain),
             "--data", str(data), "--out", str(out), "--fixed-model-name", name,
             "--skip-validation"]  # as `make train` does
-    env = {**os.environ, **BASE_ENV, "RASA_CACHE_DIRECTORY": str(cache)}
+    # both of the project's training caches: Rasa's and the sentence-embedding cache
+    env = {**os.environ, **BASE_ENV, "RASA_CACHE_DIRECTORY": str(cache),
+           "SUPPORTBOT_EMBEDDING_CACHE": str(cache / "sentence-embeddings.sqlite")}
     with LoadMonitor() as monitor, open(log_path, "w") as out_file:
         t0 = time.monotonic()
         proc = subprocess.run(argv, cwd=cwd, env=env, stdout=out_file, stderr=subprocess.STDOUT)
