@@ -26,6 +26,18 @@ ORDER_TASKS = (
     "technical_support",
 )
 REFUND_TASKS = ("request_refund", "duplicate_charge")
+# Tasks that move money now or later: each needs the one-time code and the customer's "yes" to
+# the change as the core states it (recorded server-side, supportbot/core/confirmations.py);
+# task -> the core's confirmation purpose. The form asks for both (actions/verification.py):
+# for refunds only when the refund is automatic, for the others only when something would change.
+CONFIRMED_TASKS = {
+    "request_refund": vocabulary.CONFIRM_REFUND,
+    "duplicate_charge": vocabulary.CONFIRM_REFUND,
+    "cancel_subscription": vocabulary.CONFIRM_CANCEL_SUBSCRIPTION,
+    "reinstate_subscription": vocabulary.CONFIRM_REINSTATE_SUBSCRIPTION,
+    "change_payment_method": vocabulary.CONFIRM_CHANGE_PAYMENT_METHOD,
+}
+CHANGE_TASKS = tuple(task for task in CONFIRMED_TASKS if task not in REFUND_TASKS)
 
 # Friendly names for intents, used by the "did you mean ...?" buttons.
 INTENT_TITLES = {
@@ -50,7 +62,8 @@ INTENT_TITLES = {
     "faq": "A how-to question",
 }
 
-# Slots that belong to one task and are cleared when it ends.
+# Slots that belong to one task and are cleared when it ends. `refund_confirmed` holds the
+# answer to the confirmation question of every task in CONFIRMED_TASKS (the name is historical).
 TASK_SLOTS = (
     "pending_task",
     "refund_reason",
@@ -59,6 +72,16 @@ TASK_SLOTS = (
     "refund_route",
     "refund_target_ref",
     "code_sent_ref",
+)
+# What a new order lookup (another order or email) invalidates: the code and the confirmation
+# belong to the order that was verified before (the core supersedes them too).
+CODE_AND_CONFIRMATION_SLOTS = (
+    "one_time_code",
+    "code_sent_ref",
+    "code_verified_ref",
+    "refund_confirmed",
+    "refund_route",
+    "refund_target_ref",
 )
 
 
@@ -111,8 +134,20 @@ def is_verified(tracker: Tracker) -> bool:
 
 
 def refund_target(tracker: Tracker) -> str | None:
+    """The order the task changes: a duplicate found for a duplicate charge, else the verified one."""
     target: str | None = tracker.get_slot("refund_target_ref") or tracker.get_slot("order_ref")
     return target
+
+
+def confirmation_purpose(tracker: Tracker) -> str | None:
+    """The core's confirmation purpose of the pending task (None: it needs no confirmation)."""
+    return CONFIRMED_TASKS.get(tracker.get_slot("pending_task") or "")
+
+
+def code_purpose(tracker: Tracker) -> str:
+    """What the one-time code of the pending task is for (the code mail says so)."""
+    purpose = confirmation_purpose(tracker)
+    return vocabulary.CODE_PURPOSE_OF[purpose] if purpose else vocabulary.CODE_PURPOSE_REFUND
 
 
 def transcript(tracker: Tracker, limit: int = 60) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from rasa_sdk.events import EventType
 from actions.common import format_date, format_money
 from actions.context import TaskContext
 from actions.handoff import hand_off
+from supportbot.core.errors import ConfirmationRequired
 from supportbot.core.vocabulary import format_duration
 
 
@@ -37,7 +38,18 @@ def send_invoice(ctx: TaskContext) -> list[EventType]:
 
 
 def send_payment_method_link(ctx: TaskContext) -> list[EventType]:
-    sent = ctx.services.send_payment_method_link(ctx.conversation_id, ctx.reference)
+    """Only after the code and a confirmed question (verify_order_form); the core refuses
+    otherwise."""
+    if ctx.tracker.get_slot("refund_confirmed") is False:
+        ctx.dispatcher.utter_message(text="OK, I haven't sent anything.")
+        return []
+    try:
+        sent = ctx.services.send_payment_method_link(ctx.conversation_id, ctx.reference)
+    except ConfirmationRequired:
+        ctx.dispatcher.utter_message(
+            text="I haven't sent the link: I can only do that after you've typed the code from our "
+                 "email and said yes. Just ask again if you'd like it.")
+        return []
     ctx.dispatcher.utter_message(
         text=f"I've sent a secure link to {sent.masked_email}. Use it to change the card or payment "
              f"method for order {ctx.reference}; the link works for {format_duration(sent.valid_for)}.")

@@ -62,6 +62,13 @@ def finish_refund(ctx: TaskContext) -> list[EventType]:
             assert outcome.decision is not None  # a handed-off refund says why
             ctx.dispatcher.utter_message(text=outcome.decision.explanation)
             return announce_handoff(ctx, outcome.ticket)
+        if outcome.status in (RefundOutcomeStatus.CONFIRMATION_REQUIRED, RefundOutcomeStatus.NOT_VERIFIED):
+            # the core has no "yes" of this customer to this refund after a code: whatever the
+            # slots say, nothing moves and nobody is asked to move it
+            ctx.dispatcher.utter_message(
+                text="I haven't refunded anything: I can only do that after you've typed the code "
+                     "from our email and said yes to the refund. Just ask again if you'd like it.")
+            return []
         ctx.dispatcher.utter_message(text="I couldn't complete the refund. I'll pass it to a person.")
         return hand_off(ctx, None, "refund_failed",
                         f"Refund for order {target} failed: {outcome.status}")

@@ -1,4 +1,6 @@
-"""Subscriptions: status, cancel at the end of the billing period, reinstate."""
+"""Subscriptions: status, cancel at the end of the billing period, reinstate. Cancelling and
+reinstating need the one-time code and a confirmed question (verify_order_form); the core
+refuses without them, whatever the slots say. The status needs neither."""
 from __future__ import annotations
 
 from rasa_sdk.events import EventType
@@ -14,6 +16,24 @@ def _no_subscription(ctx: TaskContext) -> list[EventType]:
     ctx.dispatcher.utter_message(
         text=f"Order {ctx.reference} is a one-time purchase, not a subscription, so nothing will renew.")
     return []
+
+
+def _declined(ctx: TaskContext) -> bool:
+    """The customer said no to the confirmation question: say so, change nothing."""
+    if ctx.tracker.get_slot("refund_confirmed") is False:
+        ctx.dispatcher.utter_message(text="OK, I haven't changed anything: your subscription stays as it is.")
+        return True
+    return False
+
+
+def _unconfirmed(ctx: TaskContext, change: SubscriptionChange) -> bool:
+    """The core refused: no recorded "yes" to this change after a code. Nothing changed."""
+    if change.status == SubscriptionChangeStatus.CONFIRMATION_REQUIRED:
+        ctx.dispatcher.utter_message(
+            text="I haven't changed anything: I can only do that after you've typed the code from "
+                 "our email and said yes to the change. Just ask again if you'd like it.")
+        return True
+    return False
 
 
 def _subscription(ctx: TaskContext, change: SubscriptionChange) -> SubscriptionView | None:
@@ -47,7 +67,11 @@ def status(ctx: TaskContext) -> list[EventType]:
 
 
 def cancel(ctx: TaskContext) -> list[EventType]:
+    if _declined(ctx):
+        return []
     change = ctx.services.cancel_subscription(ctx.conversation_id, ctx.reference)
+    if _unconfirmed(ctx, change):
+        return []
     sub = _subscription(ctx, change)
     if sub is None:
         return _no_subscription(ctx)
@@ -76,7 +100,11 @@ def cancel(ctx: TaskContext) -> list[EventType]:
 
 
 def reinstate(ctx: TaskContext) -> list[EventType]:
+    if _declined(ctx):
+        return []
     change = ctx.services.reinstate_subscription(ctx.conversation_id, ctx.reference)
+    if _unconfirmed(ctx, change):
+        return []
     sub = _subscription(ctx, change)
     if sub is None:
         return _no_subscription(ctx)

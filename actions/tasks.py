@@ -83,12 +83,14 @@ class ActionPerformTask(Action):
 
 
 class ActionStopTask(Action):
-    """The customer said no in the middle of a task: stop, change nothing."""
+    """The customer said no in the middle of a task: stop, change nothing (an open
+    confirmation question is declined in the core, so nothing can use it later)."""
 
     def name(self) -> str:
         return "action_stop_task"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
             domain: DomainDict) -> list[EventType]:
+        runtime.services().decline_confirmations(tracker.sender_id)
         dispatcher.utter_message(response="utter_stopped")
         return [ActiveLoop(None), SlotSet("requested_slot", None)] + clear_task_slots()

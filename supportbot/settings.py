@@ -69,6 +69,14 @@ class Settings:
     web_port: int = 8080
     email_bridge_port: int = 2525
     rasa_url: str = "http://127.0.0.1:5005"
+    # interfaces they listen on: this machine only unless configured otherwise (a reverse proxy
+    # in front publishes what must be public: the support page and Rasa's socket.io channel)
+    rasa_host: str = "127.0.0.1"
+    action_host: str = "127.0.0.1"
+    web_host: str = "127.0.0.1"
+    # the secret Rasa sends to the action server (`Authorization: Bearer ...`); `supportbot run`
+    # generates one per start when unset (supportbot/runtime/action_server.py)
+    action_token: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -94,4 +102,8 @@ class Settings:
             web_port=_env_int("SUPPORTBOT_WEB_PORT", 8080),
             email_bridge_port=_env_int("SUPPORTBOT_EMAIL_BRIDGE_PORT", 2525),
             rasa_url=_env("SUPPORTBOT_RASA_URL", f"http://127.0.0.1:{rasa_port}"),
+            rasa_host=_env("SUPPORTBOT_RASA_HOST", "127.0.0.1"),
+            action_host=_env("SUPPORTBOT_ACTION_HOST", "127.0.0.1"),
+            web_host=_env("SUPPORTBOT_WEB_HOST", "127.0.0.1"),
+            action_token=_env("SUPPORTBOT_ACTION_TOKEN"),
         )

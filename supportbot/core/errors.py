@@ -20,6 +20,19 @@ class NotVerified(CoreError):
         )
 
 
+class ConfirmationRequired(CoreError):
+    """A change that moves money (or can later) was asked for without a recorded "yes" of the
+    customer to exactly this change, after a one-time code (nothing was done)."""
+
+    def __init__(self, conversation_id: str, reference: str, purpose: str):
+        self.conversation_id = conversation_id
+        self.reference = reference
+        self.purpose = purpose
+        super().__init__(
+            f"conversation {conversation_id!r} has no confirmed {purpose} for order {reference!r}"
+        )
+
+
 class OrderNotFound(CoreError):
     def __init__(self, reference: str):
         self.reference = reference

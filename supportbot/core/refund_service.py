@@ -21,6 +21,7 @@ moved). Each step is written to the audit log.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -71,6 +72,11 @@ from supportbot.db.engine import session_scope
 from supportbot.db.models import HandoffTicket, Order, Payment, Refund, RefundRequest
 
 log = logging.getLogger(__name__)
+
+#: called on the locked order inside step 1 for an automatic refund: None lets the money move
+#: (whatever it wrote commits with the pending refund, e.g. a used confirmation); an outcome
+#: refuses (nothing is recorded, so the same idempotency key works once it is satisfied)
+Authorize = Callable[[Session, Order, RefundDecision], RefundOutcome | None]
 
 TYPICAL_BANK_DELAY_BUSINESS_DAYS = (5, 10)
 OVERDUE_AFTER_BUSINESS_DAYS = TYPICAL_BANK_DELAY_BUSINESS_DAYS[1]
@@ -171,12 +177,15 @@ class RefundService:
         source: str = "self_service",
         summary: str | None = None,
         money_allowed: bool = True,
+        authorize: Authorize | None = None,
     ) -> RefundOutcome:
         """Refund `reference` if the rules allow it, else hand off; exactly once (see module doc).
 
         With `money_allowed=False` (the customer has not proved control of the purchase email)
         an automatic refund is not issued: the result is `not_verified` with `code_required`,
         and nothing is recorded, so the same idempotency key can be used after the code.
+        `authorize` (see `Authorize`) is asked in the same transaction that writes the pending
+        refund, so what it consumes is consumed only together with the refund.
         """
         if not idempotency_key:
             raise ValueError("an idempotency key is required")
@@ -184,7 +193,7 @@ class RefundService:
         for attempt in (1, 2):
             try:
                 prepared = self._prepare(reference, requested, idempotency_key, conversation_id,
-                                         source, summary, money_allowed)
+                                         source, summary, money_allowed, authorize)
                 break
             except IntegrityError:
                 # a concurrent request slipped past the lock (it cannot on PostgreSQL); the unique
@@ -201,7 +210,8 @@ class RefundService:
     # step 1: decide on the locked order, write the pending refund
     def _prepare(self, reference: str, requested: RequestedRefund, idempotency_key: str,
                  conversation_id: str | None, source: str, summary: str | None,
-                 money_allowed: bool) -> RefundOutcome | _PendingRefund:
+                 money_allowed: bool,
+                 authorize: Authorize | None = None) -> RefundOutcome | _PendingRefund:
         now = self.clock()
         with session_scope(self.engine) as session:
             order_id = session.execute(
@@ -221,6 +231,14 @@ class RefundService:
             if decision.outcome == DecisionOutcome.AUTOMATIC_REFUND and not money_allowed:
                 return RefundOutcome(status=RefundOutcomeStatus.NOT_VERIFIED, decision=decision,
                                      code_required=True)
+            if decision.outcome == DecisionOutcome.AUTOMATIC_REFUND and authorize is not None:
+                refusal = authorize(session, order, decision)
+                if refusal is not None:
+                    audit.record(session, "refund.refused", at=now, conversation_id=conversation_id,
+                                 order_id=order.id, status=refusal.status,
+                                 amount_minor=decision.amount_minor, currency=decision.currency,
+                                 idempotency_key=idempotency_key)
+                    return refusal
             request = RefundRequest(
                 idempotency_key=idempotency_key, order_id=order.id, conversation_id=conversation_id,
                 reason=requested.reason, requested_amount_minor=requested.amount_minor,

@@ -3,9 +3,13 @@
 Every method that discloses order data or moves money takes the conversation id and re-checks
 in the database that this conversation verified that order (email + reference), raising
 `NotVerified` (or returning a `not_verified` status where the result has a status).
-`issue_refund` moves money only when the conversation also entered a valid one-time code sent
-to the purchase email. Results are frozen dataclasses (`supportbot.core.views`), never ORM
-objects. Nothing connects to anything at import time or in `from_settings()`.
+Changes that move money now or later - `issue_refund` (automatic refunds),
+`cancel_subscription`, `reinstate_subscription`, `send_payment_method_link` - happen only when
+the conversation also entered a valid one-time code sent to the purchase email AND the
+customer's "yes" to exactly that change is recorded server-side: `ask_confirmation` when the
+bot asks, `answer_confirmation` with the customer's reply, used once by the change itself
+(`supportbot.core.confirmations`). Results are frozen dataclasses (`supportbot.core.views`),
+never ORM objects. Nothing connects to anything at import time or in `from_settings()`.
 """
 from __future__ import annotations
 
@@ -16,8 +20,14 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from supportbot.core import audit, subscriptions
-from supportbot.core.errors import NotVerified
+from supportbot.core import audit, subscriptions, transcripts
+from supportbot.core.confirmations import (
+    Confirmations,
+    payment_method_terms,
+    refund_terms,
+    subscription_terms,
+)
+from supportbot.core.errors import ConfirmationRequired, NotVerified
 from supportbot.core.handoff import HandoffQueue
 from supportbot.core.notifications import Notifier
 from supportbot.core.orders import (
@@ -28,14 +38,16 @@ from supportbot.core.orders import (
     subscription_view,
 )
 from supportbot.core.payment_provider import PaymentProvider, provider_from_settings
-from supportbot.core.refund_policy import RefundDecision
+from supportbot.core.refund_policy import DecisionOutcome, RefundDecision
 from supportbot.core.refund_service import RefundService, refund_status
-from supportbot.core.timeutil import Clock, utcnow
+from supportbot.core.timeutil import Clock, parse_iso, utcnow
 from supportbot.core.verification import VerificationService
 from supportbot.core.views import (
     ChargeHint,
     CodeCheck,
     CodeDispatch,
+    ConfirmationRequest,
+    ConfirmationStatus,
     LinkDispatch,
     OrderSummary,
     RefundOutcome,
@@ -48,7 +60,15 @@ from supportbot.core.views import (
     VerificationResult,
     VerificationStatus,
 )
-from supportbot.core.vocabulary import TEAMS, normalize_reference
+from supportbot.core.vocabulary import (
+    CONFIRM_CANCEL_SUBSCRIPTION,
+    CONFIRM_CHANGE_PAYMENT_METHOD,
+    CONFIRM_REFUND,
+    CONFIRM_REINSTATE_SUBSCRIPTION,
+    CONFIRMATION_PURPOSES,
+    TEAMS,
+    normalize_reference,
+)
 from supportbot.db.engine import session_scope
 from supportbot.db.models import Order, Subscription
 from supportbot.mail import Mailer
@@ -81,6 +101,7 @@ class SupportServices:
         self.refunds = RefundService(engine, provider, self.handoff, clock=clock)
         self.notifier = Notifier(mailer, mail_from=mail_from, secret_key=secret_key,
                                  links_base_url=links_base_url, clock=clock)
+        self.confirmations = Confirmations(self.verification, clock=clock)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> SupportServices:
@@ -172,8 +193,20 @@ class SupportServices:
         return self._send(conversation_id, reference, "invoice", self.notifier.invoice)
 
     def send_payment_method_link(self, conversation_id: str, reference: str) -> LinkDispatch:
-        return self._send(conversation_id, reference, "payment_method_link",
-                          self.notifier.payment_method_link)
+        """The secure change-of-payment-method link, mailed to the purchase email; only after
+        the customer confirmed it (`ask_confirmation(..., "change_payment_method")`), else
+        `ConfirmationRequired` and nothing is sent."""
+        with session_scope(self.engine) as session:
+            order = self._verified_order(session, conversation_id, reference)
+            terms = payment_method_terms(order, self.verification.email_digest(order.customer.email))
+            if not self.confirmations.use(session, conversation_id, order,
+                                          CONFIRM_CHANGE_PAYMENT_METHOD, terms):
+                raise ConfirmationRequired(conversation_id, order.reference,
+                                           CONFIRM_CHANGE_PAYMENT_METHOD)
+            sent = self.notifier.payment_method_link(order)
+            audit.record(session, "mail.payment_method_link", at=self.clock(),
+                         conversation_id=conversation_id, order_id=order.id)
+            return sent
 
     def find_duplicate_orders(self, conversation_id: str, reference: str) -> list[OrderSummary]:
         """Orders of the same customer and client with the same items and total, placed within
@@ -186,6 +219,85 @@ class SupportServices:
             for duplicate in duplicates:
                 self.verification.grant(session, conversation_id, duplicate.id, "same_customer")
             return [order_summary(d, now) for d in duplicates]
+
+    # ---- confirmations (changes that move money now or later) ----
+    def _terms(self, session: Session, order: Order, purpose: str, reason: str | None,
+               now: datetime) -> dict[str, Any] | None:
+        """What `purpose` would do to `order` now, as the customer is told; None when it would
+        do nothing (a refund that is not automatic, a subscription already in that state)."""
+        if purpose == CONFIRM_REFUND:
+            decision = self.refunds.decide(session, order, reason or "other", None, False, now)
+            if decision.outcome != DecisionOutcome.AUTOMATIC_REFUND:
+                return None
+            return refund_terms(order, decision, reason or "other")
+        if purpose == CONFIRM_CHANGE_PAYMENT_METHOD:
+            return payment_method_terms(order, self.verification.email_digest(order.customer.email))
+        sub = order.subscription
+        if sub is None:
+            return None
+        outcome = (subscriptions.cancel_outcome(sub, now) if purpose == CONFIRM_CANCEL_SUBSCRIPTION
+                   else subscriptions.reinstate_outcome(sub, now))
+        if outcome not in (SubscriptionChangeStatus.CANCELLED, SubscriptionChangeStatus.REINSTATED):
+            return None
+        return subscription_terms(order, sub)
+
+    def ask_confirmation(self, conversation_id: str, reference: str | None, purpose: str,
+                         reason: str | None = None) -> ConfirmationRequest:
+        """Record that the bot now asks the customer to confirm `purpose` on this order, with
+        the terms the result carries (state exactly those). `pending` only after a valid
+        one-time code of this conversation for this order (`code_required` otherwise);
+        supersedes the conversation's other open questions. `reason`: the refund reason."""
+        if purpose not in CONFIRMATION_PURPOSES:
+            raise ValueError(f"unknown confirmation purpose {purpose!r}; one of {CONFIRMATION_PURPOSES}")
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            try:
+                order = self._verified_order(session, conversation_id, reference)
+            except NotVerified:
+                return ConfirmationRequest(ConfirmationStatus.NOT_VERIFIED, purpose)
+            terms = self._terms(session, order, purpose, reason, now)
+            if terms is None:
+                return ConfirmationRequest(ConfirmationStatus.NOTHING_TO_CONFIRM, purpose,
+                                           order.reference)
+            row = self.confirmations.ask(session, conversation_id, order, purpose, terms)
+            if row is None:
+                return ConfirmationRequest(ConfirmationStatus.CODE_REQUIRED, purpose, order.reference)
+            audit.record(session, "confirmation.asked", at=now, conversation_id=conversation_id,
+                         order_id=order.id, purpose=purpose, confirmation_id=row.id,
+                         amount_minor=terms.get("amount_minor"), currency=terms.get("currency"))
+            return ConfirmationRequest(
+                ConfirmationStatus.PENDING, purpose, order.reference, expires_at=row.expires_at,
+                amount_minor=terms.get("amount_minor"), currency=terms.get("currency"),
+                payment_method=terms.get("payment_method"), card_brand=terms.get("card_brand"),
+                card_last4=terms.get("card_last4"), plan=terms.get("plan"),
+                billing_period=terms.get("billing_period"),
+                period_end=parse_iso(terms["period_end"]) if terms.get("period_end") else None,
+                in_trial=bool(terms.get("trial_end")) and parse_iso(terms["trial_end"]) > now,
+                masked_email=terms.get("masked_email"))
+
+    def answer_confirmation(self, conversation_id: str, reference: str | None, purpose: str,
+                            accepted: bool) -> ConfirmationStatus:
+        """The customer's own reply to the open question: `confirmed` / `declined`;
+        `no_question` when none is open (expired, superseded, never asked)."""
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            try:
+                order = self._verified_order(session, conversation_id, reference)
+            except NotVerified:
+                return ConfirmationStatus.NOT_VERIFIED
+            status = self.confirmations.answer(session, conversation_id, order, purpose, accepted)
+            audit.record(session, "confirmation.answered", at=now, conversation_id=conversation_id,
+                         order_id=order.id, purpose=purpose, accepted=accepted, status=status)
+            return status
+
+    def decline_confirmations(self, conversation_id: str) -> int:
+        """The customer stopped the task: every open question of the conversation is declined."""
+        with session_scope(self.engine) as session:
+            count = self.confirmations.decline_open(session, conversation_id)
+            if count:
+                audit.record(session, "confirmation.declined_all", at=self.clock(),
+                             conversation_id=conversation_id, count=count)
+            return count
 
     # ---- refunds ----
     def refund_decision(self, conversation_id: str, reference: str | None, reason: str,
@@ -207,21 +319,31 @@ class SupportServices:
         """Refund if the rules allow it, else hand off; exactly once per order and amount.
 
         Money moves only after a one-time code proved control of the purchase email
-        (`status="not_verified", code_required=True` otherwise). Non-automatic requests are
-        handed off without a code: no money moves.
+        (`status="not_verified", code_required=True` otherwise) and the customer confirmed
+        exactly this refund - order, amount, reason, destination - in this conversation
+        (`confirmation_required` otherwise); the confirmation is used in the refund's own
+        transaction. Non-automatic requests are handed off without either: no money moves.
         """
         with session_scope(self.engine) as session:
             try:
                 order = self._verified_order(session, conversation_id, reference)
             except NotVerified:
                 return RefundOutcome(RefundOutcomeStatus.NOT_VERIFIED)
-            proved = self.verification.has_proved_email(session, conversation_id,
-                                                        order.customer.email)
             ref = order.reference
+
+        def authorize(session: Session, order: Order, decision: RefundDecision) -> RefundOutcome | None:
+            if not self.verification.has_proved_email(session, conversation_id, order.customer.email):
+                return RefundOutcome(RefundOutcomeStatus.NOT_VERIFIED, decision=decision,
+                                     code_required=True)
+            if not self.confirmations.use(session, conversation_id, order, CONFIRM_REFUND,
+                                          refund_terms(order, decision, reason)):
+                return RefundOutcome(RefundOutcomeStatus.CONFIRMATION_REQUIRED, decision=decision)
+            return None
+
         return self.refunds.issue(ref, reason=reason, idempotency_key=idempotency_key,
                                   amount_minor=amount_minor, vat_refund=vat_refund,
                                   conversation_id=conversation_id, summary=summary,
-                                  money_allowed=proved)
+                                  authorize=authorize)
 
     def refund_status(self, conversation_id: str, reference: str) -> RefundStatus:
         with session_scope(self.engine) as session:
@@ -237,7 +359,8 @@ class SupportServices:
             return subscription_view(order.subscription, self.clock())
 
     def _change_subscription(
-        self, conversation_id: str, reference: str,
+        self, conversation_id: str, reference: str, purpose: str,
+        outcome: Callable[[Subscription, datetime], SubscriptionChangeStatus],
         change: Callable[[Subscription, datetime], SubscriptionChangeStatus], action: str,
     ) -> SubscriptionChange:
         now = self.clock()
@@ -249,6 +372,15 @@ class SupportServices:
             sub = order.subscription
             if sub is None:
                 return SubscriptionChange(SubscriptionChangeStatus.NO_SUBSCRIPTION)
+            if outcome(sub, now) in (SubscriptionChangeStatus.CANCELLED,
+                                     SubscriptionChangeStatus.REINSTATED) and \
+                    not self.confirmations.use(session, conversation_id, order, purpose,
+                                               subscription_terms(order, sub)):
+                audit.record(session, f"subscription.{action}_refused", at=now,
+                             conversation_id=conversation_id, order_id=order.id,
+                             status=SubscriptionChangeStatus.CONFIRMATION_REQUIRED)
+                return SubscriptionChange(SubscriptionChangeStatus.CONFIRMATION_REQUIRED,
+                                          subscription_view(sub, now))
             status = change(sub, now)
             audit.record(session, f"subscription.{action}", at=now,
                          conversation_id=conversation_id, order_id=order.id, status=status,
@@ -257,27 +389,39 @@ class SupportServices:
             return SubscriptionChange(status, subscription_view(sub, now))
 
     def cancel_subscription(self, conversation_id: str, reference: str) -> SubscriptionChange:
-        """Auto-renew off; usable until the end of the current billing period."""
-        return self._change_subscription(conversation_id, reference, subscriptions.cancel,
+        """Auto-renew off; usable until the end of the current billing period. Only with the
+        customer's recorded "yes" (`ask_confirmation(..., "cancel_subscription")`), else
+        `confirmation_required` and nothing changes; no confirmation is needed to be told
+        that nothing would change (already cancelled, period ended)."""
+        return self._change_subscription(conversation_id, reference, CONFIRM_CANCEL_SUBSCRIPTION,
+                                         subscriptions.cancel_outcome, subscriptions.cancel,
                                          "cancel")
 
     def reinstate_subscription(self, conversation_id: str, reference: str) -> SubscriptionChange:
-        return self._change_subscription(conversation_id, reference, subscriptions.reinstate,
+        """Auto-renew back on (the next period will be charged): as `cancel_subscription`,
+        with a confirmed `reinstate_subscription`."""
+        return self._change_subscription(conversation_id, reference,
+                                         CONFIRM_REINSTATE_SUBSCRIPTION,
+                                         subscriptions.reinstate_outcome, subscriptions.reinstate,
                                          "reinstate")
 
     # ---- handoff ----
     def hand_off(self, conversation_id: str, team: str | None, reason_code: str, summary: str,
                  reference: str | None = None, transcript: Any = None) -> TicketView:
         """A ticket for a human team. `team=None` routes by `reason_code` (seed 002). The order
-        is attached only if this conversation verified it."""
+        is attached only if this conversation verified it. The transcript is the conversation
+        as the Rasa server stored it (`supportbot.core.transcripts`); of the caller's
+        `transcript` only the turn in progress is kept."""
         if team is not None and team not in TEAMS:
             raise ValueError(f"unknown team {team!r}; one of {TEAMS}")
         order_id = None
-        if reference:
-            with session_scope(self.engine) as session:
+        with session_scope(self.engine) as session:
+            if reference:
                 try:
                     order_id = self._verified_order(session, conversation_id, reference).id
                 except NotVerified:
                     order_id = None
+            stored = transcripts.stored_lines(session, conversation_id)
         return self.handoff.create(conversation_id, reason_code, summary, team=team,
-                                   order_id=order_id, transcript=transcript)
+                                   order_id=order_id,
+                                   transcript=transcripts.ticket_transcript(stored, transcript))

@@ -9,6 +9,11 @@
   (settings.secret_key) of the code is stored; by default it expires after 10 minutes
   (`code_ttl`) and allows 5 attempts; a newer code supersedes older ones. A verified code
   proves the address for this conversation for `proof_ttl` (1 hour).
+* **Starting over**: a new lookup (email + reference, matching or not) means the customer
+  changed the order or the email: the conversation's pending and verified codes and its open
+  confirmations (`supportbot.core.confirmations`) are superseded, so the next money step needs
+  a new code for the order now in question. A new code supersedes the conversation's open
+  confirmations of that order.
 * **Throttling**: 5 failed lookups within 15 minutes, per conversation or per email address
   (whichever trips first), block lookups until the oldest failure leaves the window
   (`retry_after_seconds`). At most 3 codes per order per 15 minutes, whichever conversation
@@ -32,6 +37,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from supportbot.core import audit
+from supportbot.core.confirmations import supersede_open
 from supportbot.core.orders import load_order, mask_email
 from supportbot.core.timeutil import Clock, utcnow
 from supportbot.core.views import (
@@ -47,6 +53,7 @@ from supportbot.core.vocabulary import (
     CHALLENGE_PENDING,
     CHALLENGE_SUPERSEDED,
     CHALLENGE_VERIFIED,
+    CODE_PURPOSES,
     ONE_TIME_CODE_DIGITS,
     format_duration,
     normalize_email,
@@ -64,9 +71,9 @@ from supportbot.mail import MailDeliveryError, Mailer, build_message
 
 log = logging.getLogger(__name__)
 
-PURPOSE_TEXT = {
+PURPOSE_TEXT = {  # vocabulary.CODE_PURPOSES
     "refund": "to confirm your refund request",
-    "payment": "to confirm a change to your payment",
+    "payment": "to confirm a change to your payment method",
     "subscription": "to confirm a change to your subscription",
 }
 
@@ -147,6 +154,7 @@ class VerificationService:
             ).scalar_one_or_none()
             session.add(VerificationAttempt(conversation_id=conversation_id, email_digest=digest,
                                             succeeded=order_id is not None, created_at=now))
+            self._start_over(session, conversation_id, now)
             audit.record(session, "verification.lookup", at=now, conversation_id=conversation_id,
                          order_id=order_id, reference=ref, succeeded=order_id is not None,
                          email_digest=digest[:16])
@@ -154,6 +162,17 @@ class VerificationService:
                 return LookupOutcome(VerificationStatus.MISMATCH)
             self.grant(session, conversation_id, order_id, "email_and_reference")
             return LookupOutcome(VerificationStatus.VERIFIED, order_id=order_id)
+
+    def _start_over(self, session: Session, conversation_id: str, now: datetime) -> None:
+        """A new lookup: the conversation's codes and open confirmations no longer count."""
+        for challenge in session.execute(
+            select(VerificationChallenge).where(
+                VerificationChallenge.conversation_id == conversation_id,
+                VerificationChallenge.status.in_((CHALLENGE_PENDING, CHALLENGE_VERIFIED)),
+            )
+        ).scalars():
+            challenge.status = CHALLENGE_SUPERSEDED
+        supersede_open(session, conversation_id, now)
 
     def _lookup_retry_after(self, session: Session, conversation_id: str, digest: str,
                             now: datetime) -> int | None:
@@ -206,8 +225,26 @@ class VerificationService:
             )
         ).first() is not None
 
+    def proof_challenge(self, session: Session, conversation_id: str, order_id: int,
+                        purpose: str) -> VerificationChallenge | None:
+        """The newest code of this conversation, order and purpose that was entered correctly
+        within `proof_ttl` (and not superseded since); None if there is none."""
+        challenge: VerificationChallenge | None = session.execute(
+            select(VerificationChallenge)
+            .where(VerificationChallenge.conversation_id == conversation_id,
+                   VerificationChallenge.order_id == order_id,
+                   VerificationChallenge.purpose == purpose,
+                   VerificationChallenge.status == CHALLENGE_VERIFIED,
+                   VerificationChallenge.verified_at > self.clock() - self.proof_ttl)
+            .order_by(VerificationChallenge.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        return challenge
+
     # ---- one-time codes ----
     def send_code(self, conversation_id: str, reference: str | None, purpose: str = "refund") -> CodeDispatch:
+        if purpose not in CODE_PURPOSES:
+            raise ValueError(f"unknown code purpose {purpose!r}; one of {CODE_PURPOSES}")
         ref = normalize_reference(reference)
         now = self.clock()
         code = self.code_generator()
@@ -237,6 +274,7 @@ class VerificationService:
                 )
             ).scalars():
                 old.status = CHALLENGE_SUPERSEDED
+            supersede_open(session, conversation_id, now, order_id=order.id)
             email = order.customer.email
             challenge = VerificationChallenge(
                 conversation_id=conversation_id, order_id=order.id,

@@ -41,6 +41,8 @@ class RefundOutcomeStatus(StatusEnum):
     NOT_VERIFIED = "not_verified"
     IN_PROGRESS = "in_progress"  # another request is refunding this order right now
     NOTHING_TO_REFUND = "nothing_to_refund"
+    # the code was entered, but no "yes" to exactly this refund is recorded: nothing moved
+    CONFIRMATION_REQUIRED = "confirmation_required"
 
 
 class SubscriptionChangeStatus(StatusEnum):
@@ -51,6 +53,18 @@ class SubscriptionChangeStatus(StatusEnum):
     PERIOD_ENDED = "period_ended"
     NO_SUBSCRIPTION = "no_subscription"
     NOT_VERIFIED = "not_verified"
+    # no recorded "yes" (after a one-time code) to exactly this change: nothing changed
+    CONFIRMATION_REQUIRED = "confirmation_required"
+
+
+class ConfirmationStatus(StatusEnum):
+    PENDING = "pending"  # asked: waiting for the customer's answer
+    CONFIRMED = "confirmed"  # the customer said yes
+    DECLINED = "declined"  # the customer said no
+    NOT_VERIFIED = "not_verified"  # this conversation has not verified the order
+    CODE_REQUIRED = "code_required"  # no valid one-time code for this order and purpose
+    NOTHING_TO_CONFIRM = "nothing_to_confirm"  # nothing would change (not automatic, already so)
+    NO_QUESTION = "no_question"  # an answer, but no open question (expired, superseded, never asked)
 
 
 @dataclass(frozen=True)
@@ -197,6 +211,30 @@ class RefundOutcome:
     ticket: TicketView | None = None
     decision: RefundDecision | None = None
     code_required: bool = False  # not_verified because the one-time code is missing
+
+
+@dataclass(frozen=True)
+class ConfirmationRequest:
+    """What the bot is about to ask the customer to agree to, as the core computed it (the
+    same terms are re-computed and compared when the change is made)."""
+
+    status: ConfirmationStatus
+    purpose: str  # vocabulary.CONFIRMATION_PURPOSES
+    reference: str | None = None
+    expires_at: datetime | None = None
+    # refund: amount and where it goes back to
+    amount_minor: int | None = None
+    currency: str | None = None
+    payment_method: str | None = None
+    card_brand: str | None = None
+    card_last4: str | None = None
+    # subscriptions: the plan, its renewal price (amount_minor) and period end / next charge
+    plan: str | None = None
+    billing_period: str | None = None
+    period_end: datetime | None = None
+    in_trial: bool = False
+    # change of payment method: where the secure link goes
+    masked_email: str | None = None
 
 
 @dataclass(frozen=True)

@@ -186,6 +186,45 @@ CHALLENGE_STATUSES = (
     CHALLENGE_SUPERSEDED,
 )
 
+# What a one-time code is for (the code mail says so); `verification_challenges.purpose`.
+CODE_PURPOSE_REFUND = "refund"
+CODE_PURPOSE_SUBSCRIPTION = "subscription"
+CODE_PURPOSE_PAYMENT = "payment"
+CODE_PURPOSES = (CODE_PURPOSE_REFUND, CODE_PURPOSE_SUBSCRIPTION, CODE_PURPOSE_PAYMENT)
+
+# Changes that move money now or later: each needs a one-time code and the customer's explicit
+# "yes" to the terms the bot stated, recorded server-side (table `confirmations`).
+CONFIRM_REFUND = "refund"
+CONFIRM_CANCEL_SUBSCRIPTION = "cancel_subscription"
+CONFIRM_REINSTATE_SUBSCRIPTION = "reinstate_subscription"
+CONFIRM_CHANGE_PAYMENT_METHOD = "change_payment_method"
+CONFIRMATION_PURPOSES = (
+    CONFIRM_REFUND,
+    CONFIRM_CANCEL_SUBSCRIPTION,
+    CONFIRM_REINSTATE_SUBSCRIPTION,
+    CONFIRM_CHANGE_PAYMENT_METHOD,
+)
+# the code each change needs
+CODE_PURPOSE_OF = {
+    CONFIRM_REFUND: CODE_PURPOSE_REFUND,
+    CONFIRM_CANCEL_SUBSCRIPTION: CODE_PURPOSE_SUBSCRIPTION,
+    CONFIRM_REINSTATE_SUBSCRIPTION: CODE_PURPOSE_SUBSCRIPTION,
+    CONFIRM_CHANGE_PAYMENT_METHOD: CODE_PURPOSE_PAYMENT,
+}
+
+CONFIRMATION_PENDING = "pending"  # asked, no answer yet
+CONFIRMATION_CONFIRMED = "confirmed"  # the customer said yes; not used yet
+CONFIRMATION_DECLINED = "declined"  # the customer said no
+CONFIRMATION_USED = "used"  # the change was made (once)
+CONFIRMATION_SUPERSEDED = "superseded"  # a newer question, another order or email, a new lookup
+CONFIRMATION_STATUSES = (
+    CONFIRMATION_PENDING,
+    CONFIRMATION_CONFIRMED,
+    CONFIRMATION_DECLINED,
+    CONFIRMATION_USED,
+    CONFIRMATION_SUPERSEDED,
+)
+
 # Currencies whose minor unit is not 1/100 (ISO 4217 exponent).
 ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "HUF"})
 

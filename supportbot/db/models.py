@@ -400,6 +400,43 @@ class VerificationChallenge(Base):
     )
 
 
+class Confirmation(Base):
+    """A change that moves money (refund, cancelling or reinstating a subscription, a new payment
+    method) as the bot put it to the customer, and the customer's answer.
+
+    Written when the bot asks (`pending`, with the `terms` it stated and the verified one-time
+    code it rests on), answered from the customer's own reply (`confirmed` / `declined`), and
+    `used` exactly once by the facade method that makes the change, which re-computes the terms
+    and refuses when they differ. A new question, a new order lookup or a new code supersedes it.
+    """
+
+    __tablename__ = "confirmations"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(128), nullable=False)
+    order_id = Column(ForeignKey("orders.id"), nullable=False)
+    purpose = Column(String(32), nullable=False)
+    terms = Column(JSON, nullable=False)  # what the customer was told will happen
+    challenge_id = Column(ForeignKey("verification_challenges.id"), nullable=False)
+    status = Column(String(16), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False)
+    expires_at = Column(UTCDateTime, nullable=False)
+    answered_at = Column(UTCDateTime)
+    used_at = Column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'confirmed', 'declined', 'used', 'superseded')", name="status"
+        ),
+        CheckConstraint(
+            "purpose IN ('refund', 'cancel_subscription', 'reinstate_subscription',"
+            " 'change_payment_method')",
+            name="purpose",
+        ),
+        Index("ix_confirmations_conversation_id_order_id", "conversation_id", "order_id"),
+    )
+
+
 class AuditLog(Base):
     """Append-only record of every decision and money movement.
 

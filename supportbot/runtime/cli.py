@@ -1,11 +1,22 @@
-"""`supportbot run`: the assistant's processes as one supervised group (what `make run` starts)."""
+"""`supportbot run`: the assistant's processes as one supervised group (what `make run` starts).
+
+Every process listens on 127.0.0.1 unless SUPPORTBOT_RASA_HOST / _ACTION_HOST / _WEB_HOST say
+otherwise (the email bridge: SUPPORTBOT_EMAIL_BRIDGE_HOST). The action server
+(supportbot/runtime/action_server.py) only answers callers with the shared secret: taken from
+SUPPORTBOT_ACTION_TOKEN, or generated for this start, passed to the action server in its
+environment and to Rasa in `var/run/endpoints.yml` (endpoints.yml plus the action endpoint
+with the secret as an `Authorization` header; readable by this user only).
+"""
 from __future__ import annotations
 
 import importlib.util
 import os
+import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
+from supportbot.runtime.action_server import TOKEN_ENV
 from supportbot.runtime.supervisor import NotReady, ProcessSpec, Supervisor
 from supportbot.settings import PROJECT_ROOT, Settings
 
@@ -29,25 +40,64 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
 
-def build_specs(settings: Settings, model: str, with_channels: bool = True) -> list[ProcessSpec]:
+def connect_host(listen_host: str) -> str:
+    """Where to reach a process listening on `listen_host` from this machine."""
+    return "127.0.0.1" if listen_host in ("", "0.0.0.0", "::", "[::]") else listen_host
+
+
+def action_token(settings: Settings) -> str:
+    """The shared secret of Rasa and the action server: SUPPORTBOT_ACTION_TOKEN or a new one."""
+    return settings.action_token or secrets.token_urlsafe(32)
+
+
+def write_runtime_endpoints(settings: Settings, token: str,
+                            source: Path = PROJECT_ROOT / "endpoints.yml") -> Path:
+    """`var/run/endpoints.yml`: `source` with the action endpoint at the configured address,
+    sending the secret. Mode 0600 (the directory 0700): the secret is in it."""
+    import yaml
+
+    config: dict[str, Any] = yaml.safe_load(source.read_text()) or {}
+    endpoint = dict(config.get("action_endpoint") or {})
+    endpoint["url"] = f"http://{connect_host(settings.action_host)}:{settings.action_port}/webhook"
+    endpoint["headers"] = {**(endpoint.get("headers") or {}), "Authorization": f"Bearer {token}"}
+    endpoint.pop("token", None)
+    config["action_endpoint"] = endpoint
+    directory = settings.var_dir / "run"
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    path = directory / "endpoints.yml"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write("# written by `supportbot run` from endpoints.yml at each start: do not edit\n")
+        yaml.safe_dump(config, handle, default_flow_style=False, sort_keys=False)
+    os.chmod(path, 0o600)
+    return path
+
+
+def build_specs(settings: Settings, model: str, with_channels: bool = True, *,
+                token: str, endpoints: Path | str = "endpoints.yml") -> list[ProcessSpec]:
+    """The processes of `supportbot run`; `token` is the action server's secret and
+    `endpoints` the file that gives it to Rasa (write_runtime_endpoints)."""
     root = str(PROJECT_ROOT)
-    rasa_argv = [_bin("rasa"), "run", "--model", model, "--endpoints", "endpoints.yml",
-                 "--credentials", "credentials.yml", "--port", str(settings.rasa_port),
-                 "--cors", "*"]
-    token = os.environ.get("SUPPORTBOT_RASA_TOKEN")
-    if token:
-        rasa_argv += ["--enable-api", "--auth-token", token]
+    rasa_argv = [_bin("rasa"), "run", "--model", model, "--endpoints", str(endpoints),
+                 "--credentials", "credentials.yml", "-i", settings.rasa_host,
+                 "--port", str(settings.rasa_port), "--cors", "*"]
+    api_token = os.environ.get("SUPPORTBOT_RASA_TOKEN")
+    if api_token:
+        rasa_argv += ["--enable-api", "--auth-token", api_token]
+    actions = f"http://{connect_host(settings.action_host)}:{settings.action_port}/health"
+    rasa = f"http://{connect_host(settings.rasa_host)}:{settings.rasa_port}/"
+    web = f"http://{connect_host(settings.web_host)}:{settings.web_port}/healthz"
     specs = [
-        ProcessSpec("actions", [_bin("rasa"), "run", "actions", "--actions", "actions",
-                                "--port", str(settings.action_port)], cwd=root,
-                    ready_check=lambda: _url_ok(f"http://127.0.0.1:{settings.action_port}/health")),
-        ProcessSpec("rasa", rasa_argv, cwd=root,
-                    ready_check=lambda: _url_ok(f"http://127.0.0.1:{settings.rasa_port}/")),
+        ProcessSpec("actions", [sys.executable, "-m", "supportbot.runtime.action_server",
+                                "--host", settings.action_host, "--port", str(settings.action_port)],
+                    env={TOKEN_ENV: token}, cwd=root, ready_check=lambda: _url_ok(actions)),
+        ProcessSpec("rasa", rasa_argv, cwd=root, ready_check=lambda: _url_ok(rasa)),
     ]
     if with_channels and importlib.util.find_spec("supportbot.channels.web.cli"):
-        specs.append(ProcessSpec("web", [_bin("supportbot"), "web", "--port", str(settings.web_port)],
-                                 cwd=root,
-                                 ready_check=lambda: _url_ok(f"http://127.0.0.1:{settings.web_port}/healthz")))
+        specs.append(ProcessSpec("web", [_bin("supportbot"), "web", "--host", settings.web_host,
+                                         "--port", str(settings.web_port)],
+                                 cwd=root, ready_check=lambda: _url_ok(web)))
     if with_channels and importlib.util.find_spec("supportbot.channels.email_bridge.cli"):
         specs.append(ProcessSpec("email", [_bin("supportbot"), "email-bridge", "serve"], cwd=root))
     return specs
@@ -59,7 +109,10 @@ def _run(args) -> int:
     if not Path(PROJECT_ROOT / model).exists():
         print(f"supportbot: no trained model at {model}: run `make train` first", file=sys.stderr)
         return 1
-    supervisor = Supervisor(build_specs(settings, model, with_channels=not args.no_channels))
+    token = action_token(settings)
+    endpoints = write_runtime_endpoints(settings, token)
+    supervisor = Supervisor(build_specs(settings, model, with_channels=not args.no_channels,
+                                        token=token, endpoints=endpoints))
     supervisor.start()
     try:
         ready = supervisor.wait_ready()

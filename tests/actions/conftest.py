@@ -235,5 +235,30 @@ def verify_in_chat(world: World, domain: dict[str, Any], sender: str, task: str,
     return state
 
 
+def confirm_in_chat(world: World, domain: dict[str, Any], sender: str, state: dict[str, Any],
+                    answer: str = "affirm") -> tuple[dict[str, Any], str]:
+    """After verify_in_chat (and the refund reason): the form asks for the one-time code (the
+    core mails it), the customer types it, the bot asks its confirmation question and the
+    customer answers (`"affirm"` or `"deny"`), each step through the real actions.
+    Returns the slots afterwards and the question the bot asked."""
+    assert state.get("requested_slot") == "one_time_code", state
+    _, events = run_action("action_ask_one_time_code", make_tracker(sender, slots=state), domain)
+    state.update(slot_events(events))
+    target = state.get("refund_target_ref") or state["order_ref"]
+    code = world.latest_code(world.purchase_email(target))
+    tracker = make_tracker(sender, slots=state, new_slots={"one_time_code": code},
+                           active_loop="verify_order_form")
+    _, events = run_action("validate_verify_order_form", tracker, domain)
+    state.update({"one_time_code": code, **slot_events(events)})
+    assert state["requested_slot"] == "refund_confirmed", state
+    asked, events = run_action("action_ask_refund_confirmed", make_tracker(sender, slots=state), domain)
+    state.update(slot_events(events))
+    tracker = make_tracker(sender, slots=state, new_slots={"refund_confirmed": answer == "affirm"},
+                           intent=answer, active_loop="verify_order_form")
+    _, events = run_action("validate_verify_order_form", tracker, domain)
+    state.update({"refund_confirmed": answer == "affirm", **slot_events(events)})
+    return state, texts(asked)
+
+
 def buttons(dispatcher: CollectingDispatcher) -> list[dict]:
     return [b for m in dispatcher.messages for b in (m.get("buttons") or [])]

@@ -9,7 +9,14 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 from supportbot.db.models import Client, HandoffTicket, Order, OrderItem
-from tests.actions.conftest import make_tracker, run_action, slot_events, texts, verify_in_chat
+from tests.actions.conftest import (
+    confirm_in_chat,
+    make_tracker,
+    run_action,
+    slot_events,
+    texts,
+    verify_in_chat,
+)
 
 
 def _perform(domain, sender, state):
@@ -104,9 +111,12 @@ def test_invoice_link_is_mailed_to_the_order_email_only(anchored_world, domain):
 def test_payment_method_link_lifetime_is_the_one_the_core_puts_in_the_link(anchored_world, domain):
     w, sender, ref = anchored_world, "conv-pm", "100000001"
     state = verify_in_chat(w, domain, sender, "change_payment_method", ref)
+    state, question = confirm_in_chat(w, domain, sender, state)
+    assert question == ("I will email a secure link to change the payment method for order "
+                        f"{ref} to a***e@example.com. Shall I go ahead?")
     dispatcher, _ = _perform(domain, sender, state)
     said = texts(dispatcher)
-    (mail,) = w.mails_to(w.purchase_email(ref))
+    (mail,) = [m for m in w.mails_to(w.purchase_email(ref)) if "payment-method/" in _body(m)]
     phrases = _lifetime_phrases(_link_lifetime(w, mail, "payment-method", ref))
     assert any(p in said for p in phrases), f"chat should say the link works for {phrases}: {said!r}"
     assert "http" not in said and "sig=" not in said  # the signed link stays in the mailbox

@@ -8,7 +8,14 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from supportbot.db.models import Order, Refund, Subscription
-from tests.actions.conftest import make_tracker, run_action, slot_events, texts, verify_in_chat
+from tests.actions.conftest import (
+    confirm_in_chat,
+    make_tracker,
+    run_action,
+    slot_events,
+    texts,
+    verify_in_chat,
+)
 
 ACTIVE = "100000010"     # ClearFace yearly, active, auto-renew on
 CANCELLED = "100000011"  # ClearFace yearly, cancelled (auto-renew off), period not ended
@@ -32,10 +39,21 @@ def _day(value) -> str:
 
 
 def _task(world, domain, sender, task, reference):
+    """A task that changes nothing: verification, then straight to the answer (no code)."""
     state = verify_in_chat(world, domain, sender, task, reference)
     assert state["verified_ref"] == reference
+    assert state["requested_slot"] is None  # nothing to change: no code, no question
     dispatcher, events = run_action("action_perform_task", make_tracker(sender, slots=state), domain)
     return texts(dispatcher), events
+
+
+def _change(world, domain, sender, task, reference, answer="affirm"):
+    """A task that changes the subscription: verification, the one-time code, the bot's
+    question, the customer's answer, then the change. Returns (question, reply)."""
+    state = verify_in_chat(world, domain, sender, task, reference)
+    state, question = confirm_in_chat(world, domain, sender, state, answer)
+    dispatcher, _ = run_action("action_perform_task", make_tracker(sender, slots=state), domain)
+    return question, texts(dispatcher)
 
 
 def test_active_subscription_renewal_date_comes_from_the_database(anchored_world, domain):
@@ -71,7 +89,8 @@ def test_a_one_time_purchase_has_nothing_to_renew(anchored_world, domain):
 def test_cancel_turns_auto_renew_off_at_the_period_end_without_a_refund(anchored_world, domain):
     w = anchored_world
     before = _row(w, ACTIVE)
-    said, _ = _task(w, domain, "conv-cancel", "cancel_subscription", ACTIVE)
+    question, said = _change(w, domain, "conv-cancel", "cancel_subscription", ACTIVE)
+    assert "I will turn off auto-renewal for" in question and _day(before.current_period_end) in question
     after = _row(w, ACTIVE)
     assert after.auto_renew is False or after.auto_renew == 0
     assert after.status == "cancelled"
@@ -97,7 +116,8 @@ def test_cancelling_twice_changes_nothing_and_says_it_already_is(anchored_world,
 
 def test_cancel_during_the_trial_stops_the_first_charge(anchored_world, domain):
     w = anchored_world
-    said, _ = _task(w, domain, "conv-cancel-trial", "cancel_subscription", TRIAL)
+    question, said = _change(w, domain, "conv-cancel-trial", "cancel_subscription", TRIAL)
+    assert "you can keep using the free trial until" in question
     after = _row(w, TRIAL)
     assert not after.auto_renew
     assert "won't renew" in said
@@ -108,7 +128,10 @@ def test_cancel_during_the_trial_stops_the_first_charge(anchored_world, domain):
 
 def test_reinstate_a_cancelled_subscription_before_its_period_ends(anchored_world, domain):
     w = anchored_world
-    said, _ = _task(w, domain, "conv-reinstate", "reinstate_subscription", CANCELLED)
+    before = _row(w, CANCELLED)
+    question, said = _change(w, domain, "conv-reinstate", "reinstate_subscription", CANCELLED)
+    assert question == (f"I will switch auto-renewal back on for ClearFace for SMB, yearly, 299.00 EUR/year, "
+                        f"next charge on {_day(before.current_period_end)}. Shall I go ahead?")
     after = _row(w, CANCELLED)
     assert after.auto_renew
     assert after.status == "active"

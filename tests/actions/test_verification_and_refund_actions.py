@@ -95,7 +95,12 @@ def test_eligible_refund_needs_code_and_confirmation_and_happens_once(world, dom
     ActionAskRefundConfirmed().run(confirm, make_tracker(sender, slots=state), domain)
     assert "I will refund 49.00 EUR for order 100000001 to your Visa card ending 4242" in texts(confirm)
 
-    state["refund_confirmed"] = True
+    # the customer's "yes" is recorded by the core against the question it asked
+    t = make_tracker(sender, slots=state, new_slots={"refund_confirmed": True}, intent="affirm",
+                     active_loop=FORM)
+    _, events = _validate(domain, t)
+    state.update({"refund_confirmed": True, **slot_events(events)})
+    assert state["refund_confirmed"] is True and state["requested_slot"] is None
     done = CollectingDispatcher()
     ActionPerformTask().run(done, make_tracker(sender, slots=state, intent="affirm"), domain)
     assert "I've refunded 49.00 EUR" in texts(done)

@@ -75,6 +75,7 @@ def bot_stack(tmp_path_factory) -> BotStack:
     database_url = f"sqlite:///{db_file}"
     rasa_port, action_port = free_port(), free_port()
     token = uuid.uuid4().hex
+    action_token = uuid.uuid4().hex + uuid.uuid4().hex  # Rasa -> action server
     env = {
         "SUPPORTBOT_DATABASE_URL": database_url,
         "SUPPORTBOT_VAR_DIR": str(work),
@@ -93,7 +94,9 @@ def bot_stack(tmp_path_factory) -> BotStack:
 
     endpoints = work / "endpoints.yml"
     endpoints.write_text(json.dumps({
-        "action_endpoint": {"url": f"http://127.0.0.1:{action_port}/webhook"},
+        # as `supportbot run` writes it (runtime/cli.py): the action server wants the secret
+        "action_endpoint": {"url": f"http://127.0.0.1:{action_port}/webhook",
+                            "headers": {"Authorization": f"Bearer {action_token}"}},
         "tracker_store": {"type": TRACKER_STORE, "dialect": "sqlite", "db": str(db_file)},
     }))
     credentials = work / "credentials.yml"
@@ -102,12 +105,13 @@ def bot_stack(tmp_path_factory) -> BotStack:
     log_path = work / "stack.log"
     log = open(log_path, "w")
     supervisor = Supervisor([
-        ProcessSpec("actions", [str(BIN / "rasa"), "run", "actions", "--actions", "actions",
-                                "--port", str(action_port)], env=env, cwd=str(PROJECT_ROOT),
+        ProcessSpec("actions", [sys.executable, "-m", "supportbot.runtime.action_server",
+                                "--port", str(action_port)],
+                    env={**env, "SUPPORTBOT_ACTION_TOKEN": action_token}, cwd=str(PROJECT_ROOT),
                     ready_check=lambda: _url_ok(f"http://127.0.0.1:{action_port}/health")),
         ProcessSpec("rasa", [str(BIN / "rasa"), "run", "--model", str(MODEL), "--endpoints",
-                             str(endpoints), "--credentials", str(credentials), "--port",
-                             str(rasa_port), "--enable-api", "--auth-token", token,
+                             str(endpoints), "--credentials", str(credentials), "-i", "127.0.0.1",
+                             "--port", str(rasa_port), "--enable-api", "--auth-token", token,
                              "--cors", "*"], env=env, cwd=str(PROJECT_ROOT),
                     ready_check=lambda: _url_ok(f"http://127.0.0.1:{rasa_port}/status?token={token}")),
     ], out=log, grace_period=15)

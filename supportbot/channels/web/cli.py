@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Browsers talk to Rasa's socket.io channel directly, at the Rasa URL given here."
         ),
     )
-    parser.add_argument("--host", default="0.0.0.0", help="interface to listen on (default: 0.0.0.0)")
+    parser.add_argument("--host", default=None,
+                        help="interface to listen on (default: SUPPORTBOT_WEB_HOST or 127.0.0.1)")
     parser.add_argument(
         "--port", type=int, default=None, help="port (default: SUPPORTBOT_WEB_PORT or 8080)"
     )
@@ -39,9 +40,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     port = args.port if args.port is not None else settings.web_port
+    host = args.host or settings.web_host
     rasa_url = args.rasa_url or os.environ.get(PUBLIC_RASA_URL_ENV) or settings.rasa_url
     rasa_origins(rasa_url)  # a clear error for a malformed URL, before anything starts
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    print(f"supportbot web: support page on http://{args.host}:{port}/ (widget talks to {rasa_url})", flush=True)
-    run(args.host, port, rasa_url)
+    print(f"supportbot web: support page on http://{host}:{port}/ (widget talks to {rasa_url})", flush=True)
+    run(host, port, rasa_url)
     return 0

@@ -130,7 +130,7 @@ def test_the_status_values_are_the_documented_ones():
                                                   "no_challenge"}
     assert {s.value for s in RefundOutcomeStatus} == {
         "refunded", "already_refunded", "handed_off", "not_verified", "in_progress",
-        "nothing_to_refund"}
+        "nothing_to_refund", "confirmation_required"}
     assert {s.value for s in DecisionOutcome} == {
         "automatic_refund", "handoff", "already_refunded", "nothing_to_refund"}
 

@@ -191,7 +191,11 @@ def test_cli_registers_web_with_settings_defaults(monkeypatch):
     web_cli.register(p.sub)
     args = p.parser.parse_args(["web"])
     assert args.handler(args) == 0
-    assert calls == [("0.0.0.0", 8181, "http://rasa.internal:5005")]
+    assert calls == [("127.0.0.1", 8181, "http://rasa.internal:5005")]  # this machine only
+    monkeypatch.setenv("SUPPORTBOT_WEB_HOST", "0.0.0.0")
+    args = p.parser.parse_args(["web"])
+    assert args.handler(args) == 0
+    assert calls[-1] == ("0.0.0.0", 8181, "http://rasa.internal:5005")
 
 
 def test_cli_public_rasa_url_env_and_flags(monkeypatch):
