@@ -75,3 +75,37 @@ def redis_url():
     if not port_open("127.0.0.1", 6379):
         skip_or_fail("Redis not reachable at 127.0.0.1:6379")
     return REDIS_URL
+
+
+def db_rows(database_url: str, sql: str, **params):
+    """Rows of one SQL query against a test database, as mappings."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url, future=True)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text(sql), params).mappings().all()
+    finally:
+        engine.dispose()
+
+
+def latest_code(outbox_dir, address: str, timeout: float = 10.0) -> str:
+    """The newest one-time code mailed to `address`, read from a development outbox folder."""
+    import os
+    import re
+    import time
+    from email import policy
+    from email.parser import BytesParser
+
+    parser = BytesParser(policy=policy.default)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sorted(outbox_dir.glob("*.eml"), key=os.path.getmtime, reverse=True):
+            message = parser.parsebytes(path.read_bytes())
+            if address in str(message["To"]):
+                body = message.get_body(preferencelist=("plain",)).get_content()
+                match = re.search(r"\b(\d{6})\b", body)
+                if match:
+                    return match.group(1)
+        time.sleep(0.2)
+    raise AssertionError(f"no code mailed to {address}")

@@ -154,22 +154,29 @@ class Confirmations:
         session.flush()
         return row
 
+    @staticmethod
+    def _newest(session: Session, conversation_id: str, order: Order, purpose: str,
+                status: str) -> Confirmation | None:
+        """The newest row of this conversation, order and purpose in `status`, locked."""
+        row: Confirmation | None = session.execute(
+            select(Confirmation)
+            .where(Confirmation.conversation_id == conversation_id,
+                   Confirmation.order_id == order.id,
+                   Confirmation.purpose == purpose,
+                   Confirmation.status == status)
+            .order_by(Confirmation.id.desc())
+            .limit(1)
+            .with_for_update()
+        ).scalar_one_or_none()
+        return row
+
     def answer(self, session: Session, conversation_id: str, order: Order, purpose: str,
                accepted: bool) -> ConfirmationStatus:
         """The customer's yes (`accepted`) or no to the newest open question of exactly this
         conversation, order and purpose."""
         self._check_purpose(purpose)
         now = self.clock()
-        row = session.execute(
-            select(Confirmation)
-            .where(Confirmation.conversation_id == conversation_id,
-                   Confirmation.order_id == order.id,
-                   Confirmation.purpose == purpose,
-                   Confirmation.status == CONFIRMATION_PENDING)
-            .order_by(Confirmation.id.desc())
-            .limit(1)
-            .with_for_update()
-        ).scalar_one_or_none()
+        row = self._newest(session, conversation_id, order, purpose, CONFIRMATION_PENDING)
         if row is None or now >= row.expires_at:
             return ConfirmationStatus.NO_QUESTION
         row.answered_at = now
@@ -201,16 +208,7 @@ class Confirmations:
         conversation, order and purpose, unexpired, on a still valid code; at most once."""
         self._check_purpose(purpose)
         now = self.clock()
-        row = session.execute(
-            select(Confirmation)
-            .where(Confirmation.conversation_id == conversation_id,
-                   Confirmation.order_id == order.id,
-                   Confirmation.purpose == purpose,
-                   Confirmation.status == CONFIRMATION_CONFIRMED)
-            .order_by(Confirmation.id.desc())
-            .limit(1)
-            .with_for_update()
-        ).scalar_one_or_none()
+        row = self._newest(session, conversation_id, order, purpose, CONFIRMATION_CONFIRMED)
         if row is None or not self._code_still_valid(session, row, now):
             return False
         if _canonical(row.terms) != _canonical(terms):

@@ -1,40 +1,20 @@
 """End-to-end conversations through the real Rasa server, action server and database."""
 from __future__ import annotations
 
-import re
-import time
-from email import policy
-from email.parser import BytesParser
-
 import pytest
-from sqlalchemy import create_engine, text
+
+from tests.conftest import db_rows, latest_code
 
 pytestmark = pytest.mark.e2e
 
 
 def _db_rows(stack, sql: str, **params):
-    engine = create_engine(stack.database_url, future=True)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text(sql), params).mappings().all()
-    finally:
-        engine.dispose()
+    return db_rows(stack.database_url, sql, **params)
 
 
 def _latest_code(stack, address: str, timeout: float = 10.0) -> str:
     """The newest one-time code mailed to `address` (read from the test outbox)."""
-    parser = BytesParser(policy=policy.default)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in sorted(stack.outbox_dir.glob("*.eml"), reverse=True):
-            message = parser.parsebytes(path.read_bytes())
-            if address in str(message["To"]):
-                body = message.get_body(preferencelist=("plain",)).get_content()
-                match = re.search(r"\b(\d{6})\b", body)
-                if match:
-                    return match.group(1)
-        time.sleep(0.3)
-    raise AssertionError(f"no code mailed to {address}")
+    return latest_code(stack.outbox_dir, address, timeout)
 
 
 def _refunds_for(stack, reference: str) -> int:
@@ -60,11 +40,8 @@ def test_every_event_of_a_conversation_is_in_the_database(bot_stack):
     for message in ("hello there", "am I talking to a bot?", "thank you so much", "bye"):
         bot_stack.texts(sender, message)
     events = bot_stack.tracker(sender)["events"]
-    engine = create_engine(bot_stack.database_url, future=True)
-    with engine.connect() as conn:
-        stored = conn.execute(text("SELECT type_name FROM events WHERE sender_id = :s ORDER BY id"),
-                              {"s": sender}).scalars().all()
-    engine.dispose()
+    stored = [r["type_name"] for r in _db_rows(bot_stack, "SELECT type_name FROM events WHERE sender_id = :s "
+                                                          "ORDER BY id", s=sender)]
     assert stored == [e["event"] for e in events]
     assert stored.count("user") == 4
 

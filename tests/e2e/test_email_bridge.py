@@ -19,10 +19,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from supportbot.settings import PROJECT_ROOT
-from tests.conftest import free_port
+from tests.conftest import db_rows, free_port
 from tests.unit.email_bridge.email_helpers import SmtpSink, make_mail, send_smtp, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -86,12 +85,7 @@ def _reply_to(bridge, message, count: int, timeout: float = 90.0):
 
 
 def _rows(stack, sql: str, **params):
-    engine = create_engine(stack.database_url, future=True)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text(sql), params).mappings().all()
-    finally:
-        engine.dispose()
+    return db_rows(stack.database_url, sql, **params)
 
 
 def _user_texts(stack, conversation_id: str) -> list[str]:

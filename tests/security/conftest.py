@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import subprocess
 import sys
 import time
 import uuid
 from dataclasses import dataclass
-from email import policy
-from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +20,7 @@ import requests
 
 from supportbot.runtime.supervisor import ProcessSpec, Supervisor
 from supportbot.settings import PROJECT_ROOT
-from tests.conftest import free_port
+from tests.conftest import free_port, latest_code
 
 BIN = Path(sys.executable).parent
 
@@ -68,18 +65,7 @@ class ActionServer:
                           "domain": self.domain, "version": sdk_version}, token=token)
 
     def latest_code(self, address: str, timeout: float = 10.0) -> str:
-        parser = BytesParser(policy=policy.default)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for path in sorted(self.outbox_dir.glob("*.eml"), key=os.path.getmtime, reverse=True):
-                message = parser.parsebytes(path.read_bytes())
-                if address in str(message["To"]):
-                    body = message.get_body(preferencelist=("plain",)).get_content()
-                    match = re.search(r"\b(\d{6})\b", body)
-                    if match:
-                        return match.group(1)
-            time.sleep(0.2)
-        raise AssertionError(f"no code mailed to {address}")
+        return latest_code(self.outbox_dir, address, timeout)
 
     def store_conversation(self, sender: str, lines: list[tuple[str, str]]) -> None:
         """Save a conversation with Rasa's own SQLTrackerStore into the shared database, as

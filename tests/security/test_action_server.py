@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, text
+
+from tests.conftest import db_rows
 
 FORM = "verify_order_form"
 ALICE = ("100000001", "alice@example.com")  # 49.00 EUR, Visa 4242: automatic refund
@@ -21,12 +22,7 @@ JUDY = ("100000011", "judy@example.com")  # ClearFace yearly, cancelled, period 
 
 
 def _rows(server, sql: str, **params):
-    engine = create_engine(server.database_url, future=True)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text(sql), params).mappings().all()
-    finally:
-        engine.dispose()
+    return db_rows(server.database_url, sql, **params)
 
 
 def _refunds(server, reference: str) -> int:
