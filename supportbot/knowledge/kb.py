@@ -27,6 +27,7 @@ from pathlib import Path
 from supportbot.knowledge.articles import Article, FaqError, article_files, load_articles
 from supportbot.knowledge.retriever import FIELDS, Retriever, RetrieverConfig
 from supportbot.knowledge.text import Normaliser, TypoCorrector, content_words, is_stop_word, words
+from supportbot.knowledge.tokenizer import tokenizer_version
 from supportbot.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,8 @@ def _article_terms(article: Article, normaliser: Normaliser) -> dict:
 
 def article_char_text(article: Article) -> str:
     """The text of an article for the character n-gram index: title, questions, chat and email
-    answers, lowercased, stop words removed. Rebuilt from the articles at load (no need to store)."""
+    answers, lowercased, stop words removed. Stored in the index (`char_texts`) with the
+    tokenizer's version, so that loading a saved index tokenises nothing."""
     parts = [article.title, *article.questions, article.answer, article.answer_email or ""]
     return " ".join(content_words(" ".join(parts)))
 
@@ -119,6 +121,7 @@ class KnowledgeBase:
         fingerprint: str | None = None,
         index_path: Path | None = None,
         from_index: bool = False,
+        char_texts: dict[str, str] | None = None,
     ):
         self.normaliser = normaliser or Normaliser()
         self.config = config or RetrieverConfig()
@@ -135,11 +138,12 @@ class KnowledgeBase:
         ids = [a.id for a in self._articles]
         known_terms = {t for i in ids for name in FIELDS for t in terms[i][name]}
         self._corrector = TypoCorrector(self.vocabulary, lambda w: self.normaliser.term(w) in known_terms)
+        self._char_texts = {a.id: (char_texts or {}).get(a.id) or article_char_text(a) for a in self._articles}
         self._retriever = Retriever(
             ids,
             {name: [terms[i][name] for i in ids] for name in FIELDS},
             self.config,
-            texts=[article_char_text(a) for a in self._articles],
+            texts=[self._char_texts[i] for i in ids],
         )
         self._checked_at = time.monotonic()
 
@@ -237,6 +241,7 @@ class KnowledgeBase:
         terms = data["terms"]
         if data.get("normaliser") != normaliser.signature:
             terms = None  # prebuilt with other settings: re-analyse the stored articles
+        char_texts = data.get("char_texts") if data.get("tokenizer") == tokenizer_version() else None
         return cls(
             articles,
             normaliser=normaliser,
@@ -247,6 +252,7 @@ class KnowledgeBase:
             fingerprint=data.get("fingerprint"),
             index_path=index_path,
             from_index=True,
+            char_texts=char_texts,
         )
 
     def to_index_data(self) -> dict:
@@ -260,6 +266,8 @@ class KnowledgeBase:
             "articles": [a.to_dict() for a in self._articles],
             "terms": self._terms,
             "vocabulary": self.vocabulary,
+            "tokenizer": tokenizer_version(),
+            "char_texts": self._char_texts,
         }
 
     def save(self, index_path: Path | str | None = None) -> Path:

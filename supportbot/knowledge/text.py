@@ -2,7 +2,8 @@
 
 Pipeline (the same for articles and questions, so they meet on the same terms):
   1. lowercase, a few regex rewrites (W-9 -> w9, e-mail -> email, "2 times" -> twice, ...)
-  2. spaCy's rule-based English tokenizer (spacy.blank("en"): no model download needed),
+  2. spaCy's rule-based English tokenizer (spacy.blank("en")'s rules, run without importing
+     spaCy by tokenizer.py; no model download needed),
      punctuation dropped, chat shorthand expanded (u -> you, pls -> please)
   3. multi-word phrases replaced by one or more words ("money back" -> refund, "purchase order"
      -> po, "payment types" -> payment method)
@@ -22,6 +23,8 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable
+
+from supportbot.knowledge.tokenizer import RuleTokenizer, cached_rules, is_punct
 
 NORMALISER_VERSION = 2
 
@@ -294,7 +297,7 @@ def stem(word: str) -> str:
     return w
 
 
-def _import_spacy():
+def import_spacy():
     """`import spacy` without the parts the FAQ never uses (`faq ask`: about 6x faster).
 
     - spaCy imports thinc, and thinc.compat imports TensorFlow (and PyTorch) whenever it is
@@ -355,27 +358,25 @@ def _import_spacy():
 
 @functools.lru_cache(maxsize=1)
 def _stop_words() -> frozenset[str]:
-    _import_spacy()
-    from spacy.lang.en.stop_words import STOP_WORDS
-
-    return frozenset(w for w in STOP_WORDS if w not in KEEP_WORDS) | EXTRA_STOP_WORDS
+    return frozenset(w for w in cached_rules()["stop_words"] if w not in KEEP_WORDS) | EXTRA_STOP_WORDS
 
 
 @functools.lru_cache(maxsize=1)
-def _tokenizer():
-    return _import_spacy().blank("en").tokenizer
+def _tokenizer() -> Callable[[str], list[str]]:
+    """spaCy's English tokenizer rules, run without importing spaCy (tokenizer.py)."""
+    return RuleTokenizer(cached_rules())
 
 
 def words(text: str) -> list[str]:
-    """Lowercased surface words (spaCy tokens without punctuation/spaces), after regex rewrites."""
+    """Lowercased surface words (spaCy's tokens without punctuation), after regex rewrites."""
     text = text.lower()
     for pattern, repl in _COMPILED_REWRITES:
         text = pattern.sub(repl, text)
     out = []
-    for tok in _tokenizer()(text):
-        if tok.is_space or tok.is_punct or tok.is_quote or tok.is_bracket:
-            continue
-        t = tok.text.strip("'’`\"-_.,;:!?*#()[]")
+    for token in _tokenizer()(text):
+        if is_punct(token):
+            continue  # quotes and brackets that are not punctuation are stripped just below
+        t = token.strip("'’`\"-_.,;:!?*#()[]")
         if len(t) == 1 and not t.isdigit() and t not in SHORTHAND:
             continue  # stray letters ("what's" -> "s")
         if t:
