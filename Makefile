@@ -18,7 +18,7 @@ export RASA_TELEMETRY_ENABLED := false
 help:
 	@echo "make run    - install, train if needed, create the database, start the assistant"
 	@echo "make test   - install, validate data, train if needed, run every test"
-	@echo "make bench  - NLU and FAQ benchmarks (reports in docs/benchmarks/)"
+	@echo "make bench  - NLU, FAQ, speed and soak benchmarks (reports in docs/benchmarks/; SOAK_MINUTES=2 for a short soak)"
 	@echo "make lint   - ruff (lint + import order) and mypy (strict: supportbot/core, supportbot/db, actions)"
 	@echo "steps: install train validate db test-unit test-e2e test-stories browser clean"
 
@@ -55,8 +55,10 @@ db: $(STAMPS)/installed
 	$(BIN)/supportbot db demo --if-empty
 
 # --- run: the supervised process group (Ctrl-C stops all) -----------------------------------
+# SUPPORTBOT_DEV_LEAD=1: the review console creates a development lead account (and prints its
+# password) when it has no user yet; `make run SUPPORTBOT_DEV_LEAD=0` does not
 run: install train db
-	$(BIN)/supportbot run
+	SUPPORTBOT_DEV_LEAD=$${SUPPORTBOT_DEV_LEAD-1} $(BIN)/supportbot run
 
 # --- test: every layer; pytest runs last so its summary line closes the output --------------
 browser:
@@ -85,6 +87,8 @@ bench: install train
 	$(PY) benchmarks/nlu_bench.py --latency
 	$(PY) benchmarks/faq_bench.py
 	$(PY) benchmarks/speed_bench.py --all
+	$(PY) benchmarks/soak_bench.py --conversations 50 --minutes $${SOAK_MINUTES:-10}
+	$(PY) benchmarks/review_bench.py  # needs PostgreSQL at 127.0.0.1:5432 (SUPPORTBOT_BENCH_POSTGRES_URL)
 
 clean:
 	rm -rf $(STAMPS) models results .rasa

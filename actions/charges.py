@@ -16,11 +16,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import runtime
-from actions.common import format_date, format_money
+from actions.common import client_address, format_date, format_money
 from actions.context import TaskContext
 from actions.handoff import hand_off
 from supportbot.core.timeutil import utcnow
-from supportbot.core.vocabulary import TEAM_CUSTOMER_SERVICE, parse_money
+from supportbot.core.views import ChargeLookupStatus
+from supportbot.core.vocabulary import TEAM_CUSTOMER_SERVICE, format_duration, parse_money
 
 
 def amount_minor(amount: Any, currency: str | None) -> int | None:
@@ -110,12 +111,23 @@ class ActionLookupCharge(Action):
         on_date = parse_date(tracker.get_slot("date"))
         last4 = tracker.get_slot("card_last4")
         svc = runtime.services()
-        hints = svc.find_charges(tracker.sender_id, amount_minor=amount, currency=currency,
-                                 on_date=on_date, card_last4=last4)
+        found = svc.find_charges(tracker.sender_id, amount_minor=amount, currency=currency,
+                                 on_date=on_date, card_last4=last4,
+                                 client_address=client_address(tracker))
         clear = [SlotSet("amount", None), SlotSet("date", None), SlotSet("card_last4", None),
                  SlotSet("currency", None)]
-        if hints:
-            hint = hints[0]
+        if found.status == ChargeLookupStatus.THROTTLED:
+            assert found.retry_after is not None  # a throttled lookup says how long
+            dispatcher.utter_message(
+                text="I've checked several charges in a short time, so for everyone's privacy I "
+                     "can't look up another one for the next "
+                     f"{format_duration(found.retry_after)}. If you'd like, our Customer Service "
+                     "team can look into it for you.",
+                buttons=[{"title": "Pass it to a person",
+                          "payload": f'/contact_human{{"handoff_team": "{TEAM_CUSTOMER_SERVICE}"}}'}])
+            return clear
+        if found.hints:
+            hint = found.hints[0]
             dispatcher.utter_message(
                 text=f"That charge matches a purchase from {hint.client_name}, sold through us; on "
                      f"statements it shows as \"{hint.statement_descriptor}\" ({format_date(hint.charged_on)}). "

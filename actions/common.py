@@ -161,5 +161,14 @@ def transcript(tracker: Tracker, limit: int = 60) -> list[dict[str, Any]]:
     return lines[-limit:]
 
 
+def client_address(tracker: Tracker) -> str | None:
+    """Where the latest message came from, as the channel set it (`metadata.client_address`:
+    an IP address or `email:<address>`); None when the channel gave none (the core then
+    counts the conversation as its own client). Used only for throttles, never as proof."""
+    metadata = (tracker.latest_message or {}).get("metadata")
+    value = metadata.get("client_address") if isinstance(metadata, dict) else None
+    return value.strip() or None if isinstance(value, str) else None
+
+
 def latest_text(tracker: Tracker) -> str:
     return (tracker.latest_message or {}).get("text") or ""

@@ -52,11 +52,13 @@ def finish_refund(ctx: TaskContext) -> list[EventType]:
         if outcome.status in (RefundOutcomeStatus.REFUNDED, RefundOutcomeStatus.ALREADY_REFUNDED) \
                 and outcome.refund is not None:
             refund = outcome.refund
+            # "a confirmation is on its way" only when the core mailed one
+            receipt = (f" A confirmation is on its way to {outcome.receipt_sent_to}."
+                       if outcome.receipt_sent_to else "")
             ctx.dispatcher.utter_message(
                 text=f"Done: I've refunded {format_money(refund.amount_minor, refund.currency)} for order "
                      f"{target} to {_destination(refund)}. Banks usually show it within "
-                     f"{format_business_days(refund.typical_delay_days)}. A confirmation is on its way "
-                     "to your email.")
+                     f"{format_business_days(refund.typical_delay_days)}.{receipt}")
             return []
         if outcome.status == RefundOutcomeStatus.HANDED_OFF and outcome.ticket is not None:
             assert outcome.decision is not None  # a handed-off refund says why
@@ -91,10 +93,17 @@ def report_refund_status(ctx: TaskContext, reference: str | None = None) -> list
             text=f"I can't see a refund for order {reference} yet. If you'd like one, just say \"I want a refund\".")
         return []
     for refund in status.refunds:
-        ctx.dispatcher.utter_message(
-            text=f"We refunded {format_money(refund.amount_minor, refund.currency)} on "
-                 f"{format_date(refund.refunded_at or refund.requested_at)} to "
-                 f"{_destination(refund)}.")
+        amount = format_money(refund.amount_minor, refund.currency)
+        if refund.status == "completed":
+            text = (f"We refunded {amount} on {format_date(refund.refunded_at or refund.requested_at)} "
+                    f"to {_destination(refund)}.")
+        elif refund.status == "failed":
+            text = (f"A refund of {amount} to {_destination(refund)}, requested on "
+                    f"{format_date(refund.requested_at)}, did not go through at the payment provider.")
+        else:  # pending: requested, the provider has not confirmed it yet
+            text = (f"A refund of {amount} to {_destination(refund)} was requested on "
+                    f"{format_date(refund.requested_at)} and is still being processed.")
+        ctx.dispatcher.utter_message(text=text)
     if status.overdue:
         assert status.team is not None  # an overdue refund always has a team to trace it
         ctx.dispatcher.utter_message(
@@ -102,6 +111,14 @@ def report_refund_status(ctx: TaskContext, reference: str | None = None) -> list
                  f"{TEAM_LABELS[status.team]} team to trace it.")
         return hand_off(ctx, status.team, "refund_missing",
                         f"Refund for order {reference} not received after the usual delay", reference=reference)
+    if any(refund.status == "failed" for refund in status.refunds):
+        return hand_off(ctx, None, "refund_failed",
+                        f"Refund for order {reference} failed at the payment provider", reference=reference)
+    if not any(refund.status == "completed" for refund in status.refunds):
+        ctx.dispatcher.utter_message(
+            text="You don't need to ask again: once the payment provider confirms it, your bank "
+                 f"usually takes {format_business_days(status.typical_delay_days)} to show it.")
+        return []
     ctx.dispatcher.utter_message(
         text=f"Banks usually take {format_business_days(status.typical_delay_days)} to show a refund "
              "on your statement, so it should appear soon. If it hasn't after that, write to us again.")

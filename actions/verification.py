@@ -22,12 +22,16 @@ from actions.common import (
     CODE_AND_CONFIRMATION_SLOTS,
     REFUND_TASKS,
     RefundRoute,
+    clear_task_slots,
+    client_address,
     code_purpose,
     confirmation_purpose,
     format_date,
     format_money,
     refund_target,
 )
+from actions.context import TaskContext
+from actions.handoff import hand_off
 from supportbot.core.errors import NotVerified
 from supportbot.core.refund_reasons import REFUND_REASON_TITLES, reason_from_text
 from supportbot.core.views import (
@@ -42,6 +46,7 @@ from supportbot.core.vocabulary import (
     CONFIRM_CHANGE_PAYMENT_METHOD,
     CONFIRM_REINSTATE_SUBSCRIPTION,
     ORDER_REFERENCE_DIGITS,
+    TEAM_CUSTOMER_SERVICE,
     describe_payment,
     find_reference,
     format_duration,
@@ -65,6 +70,15 @@ def _change_would_happen(tracker: Tracker) -> bool:
     if sub is None:
         return False
     return sub.can_cancel if task == "cancel_subscription" else sub.can_reinstate
+
+
+def check_again(dispatcher: CollectingDispatcher) -> list[EventType]:
+    """The core no longer counts this conversation's verification (it expired, or another
+    order or email was looked up): ask for the order again; the code and the question go too."""
+    dispatcher.utter_message(text="For your security I need to check your order again: please "
+                                  "tell me the order reference once more.")
+    return [SlotSet(name, None) for name in CODE_AND_CONFIRMATION_SLOTS] + [
+        SlotSet("verified_ref", None), SlotSet("order_ref", None)]
 
 
 def _previous_value(tracker: Tracker, slot: str) -> Any:
@@ -198,7 +212,8 @@ class ValidateVerifyOrderForm(FormValidationAction):
             return []
         # a new lookup: whatever code or confirmation there was belonged to the order before
         reset = [SlotSet(name, None) for name in CODE_AND_CONFIRMATION_SLOTS]
-        result = runtime.services().verify_order(tracker.sender_id, email, ref)
+        result = runtime.services().verify_order(tracker.sender_id, email, ref,
+                                                 client_address=client_address(tracker))
         if result.status == VerificationStatus.VERIFIED:
             order = result.order
             assert order is not None  # a verified result carries the order
@@ -207,8 +222,12 @@ class ValidateVerifyOrderForm(FormValidationAction):
                      f"from {order.client_name}, {format_money(order.total_minor, order.currency)}.")
             return reset + [SlotSet("verified_ref", ref)]
         if result.status == VerificationStatus.THROTTLED:
-            dispatcher.utter_message(text="There have been too many unsuccessful attempts to find an order. "
-                                          "For your security I'll pass you to a person from our Customer Service team.")
+            assert result.retry_after is not None  # a throttled lookup says how long
+            dispatcher.utter_message(
+                text="There have been too many unsuccessful attempts to find an order, so for your "
+                     "security I can't look orders up for the next "
+                     f"{format_duration(result.retry_after)}. I'll pass you to a person from our "
+                     "Customer Service team.")
             return reset + [SlotSet("verification_blocked", True), SlotSet("verified_ref", None)]
         dispatcher.utter_message(text="I couldn't find an order with that email address and order reference together. "
                                       "Please check both against your order confirmation email and try again.")
@@ -223,17 +242,24 @@ class ValidateVerifyOrderForm(FormValidationAction):
             return []
         svc = runtime.services()
         target = ref
-        if task == "duplicate_charge":
-            duplicates = svc.find_duplicate_orders(tracker.sender_id, ref)
-            if not duplicates:
-                return [SlotSet("refund_route", RefundRoute.HANDOFF.value)]
-            target = duplicates[-1].reference
-            dispatcher.utter_message(
-                text=f"I can see order {target} looks like a duplicate of an earlier order "
-                     "with the same items and amount.")
-        decision = svc.refund_decision(tracker.sender_id, target, state["refund_reason"])
+        # the slot is validated when it is filled, but a turn whose lookup failed can leave the
+        # customer's raw words in it: only a reason code reaches the core
+        reason = reason_from_text(str(state["refund_reason"]))
+        try:
+            if task == "duplicate_charge":
+                duplicates = svc.find_duplicate_orders(tracker.sender_id, ref)
+                if not duplicates:
+                    return [SlotSet("refund_route", RefundRoute.HANDOFF.value)]
+                target = duplicates[-1].reference
+                dispatcher.utter_message(
+                    text=f"I can see order {target} looks like a duplicate of an earlier order "
+                         "with the same items and amount.")
+            decision = svc.refund_decision(tracker.sender_id, target, reason)
+        except NotVerified:  # the verification expired (or the core never had it)
+            return check_again(dispatcher)
         route = RefundRoute.of(decision.outcome)
-        return [SlotSet("refund_route", route.value), SlotSet("refund_target_ref", target)]
+        return [SlotSet("refund_reason", reason), SlotSet("refund_route", route.value),
+                SlotSet("refund_target_ref", target)]
 
 
 class ActionAskOrderRef(Action):
@@ -273,11 +299,23 @@ class ActionAskOneTimeCode(Action):
             dispatcher.utter_message(text="Please type the code from the email we sent you.")
             return []
         purpose = code_purpose(tracker)
-        sent = runtime.services().send_one_time_code(tracker.sender_id, target, purpose=purpose)
+        svc = runtime.services()
+        sent = svc.send_one_time_code(tracker.sender_id, target, purpose=purpose)
+        if sent.status == CodeDispatchStatus.NOT_VERIFIED:  # e.g. the verification expired
+            return check_again(dispatcher)
         if sent.status != CodeDispatchStatus.SENT:
-            dispatcher.utter_message(
-                text="I can't send another code right now. For your security I'll pass your request to a person.")
-            return [SlotSet("verification_blocked", True)]
+            # the promise "a person takes over" is kept now, with a ticket, not on a later turn
+            if sent.status == CodeDispatchStatus.THROTTLED and sent.retry_after is not None:
+                why = (f"I can't send another code for the next {format_duration(sent.retry_after)}, "
+                       "so for your security I'll pass your request to a person.")
+            else:  # the mail relay failed
+                why = "I can't send you a code right now, so I'll pass your request to a person."
+            dispatcher.utter_message(text=why)
+            task = tracker.get_slot("pending_task")
+            ctx = TaskContext(dispatcher, tracker, svc)
+            return hand_off(ctx, TEAM_CUSTOMER_SERVICE, "verification_failed",
+                            f"No one-time code could be sent ({sent.status}) for task {task}") \
+                + clear_task_slots()
         assert sent.valid_for is not None  # set for every code that was sent
         why = "To protect your money" if tracker.get_slot("pending_task") in REFUND_TASKS \
             else "Before I change anything"
@@ -343,8 +381,7 @@ class ActionAskRefundConfirmed(Action):
             dispatcher.utter_message(text="For your security I need a new code first.")
             return [SlotSet("one_time_code", None), SlotSet("code_sent_ref", None)]
         if asked.status == ConfirmationStatus.NOT_VERIFIED:
-            dispatcher.utter_message(text="For your security I need to check your order again.")
-            return [SlotSet("verified_ref", None), SlotSet("order_ref", None)]
+            return check_again(dispatcher)
         # nothing would change any more (the order or subscription changed meanwhile)
         dispatcher.utter_message(text=f"Order {asked.reference} has changed since I looked at it, "
                                       "so I won't change anything now.")

@@ -81,6 +81,10 @@ PLOT_PNG = REPORT_DIR / "speed_latency.png"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE = "speed.md.j2"
 
+# the REST channel's internal-caller secret (supportbot/channels/masking.py): given to our Rasa
+# in SUPPORTBOT_REST_TOKEN and sent with every turn (rasa init's plain REST channel ignores it)
+REST_TOKEN = uuid.uuid4().hex + uuid.uuid4().hex
+REST_HEADERS = {"Authorization": f"Bearer {REST_TOKEN}"}
 BASE_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "RASA_TELEMETRY_ENABLED": "false",
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1", "PYTHONUNBUFFERED": "1"}
 
@@ -299,10 +303,12 @@ def start_ours(work: Path, debug_logs: dict[str, Path] | None = None) -> Bot:
     rasa_port, action_port = free_port(), free_port()
     token = uuid.uuid4().hex
     env.update({"SUPPORTBOT_RASA_PORT": str(rasa_port), "SUPPORTBOT_ACTION_PORT": str(action_port),
-                "SUPPORTBOT_RASA_URL": f"http://127.0.0.1:{rasa_port}"})
+                "SUPPORTBOT_RASA_URL": f"http://127.0.0.1:{rasa_port}", "SUPPORTBOT_REST_TOKEN": REST_TOKEN})
+    action_token = uuid.uuid4().hex + uuid.uuid4().hex  # as `supportbot run` does: Rasa sends it
     endpoints = work / "endpoints.yml"
     endpoints.write_text(json.dumps({
-        "action_endpoint": {"url": f"http://127.0.0.1:{action_port}/webhook"},
+        "action_endpoint": {"url": f"http://127.0.0.1:{action_port}/webhook",
+                            "headers": {"Authorization": f"Bearer {action_token}"}},
         "tracker_store": {"type": TRACKER_STORE, "dialect": "sqlite", "db": db_file},
     }))
     credentials = work / "credentials.yml"
@@ -312,19 +318,21 @@ def start_ours(work: Path, debug_logs: dict[str, Path] | None = None) -> Bot:
     if debug_logs:
         extra = ["--debug", "--logging-config-file",
                  str(_write_logging_config(work / "logging_rasa.yml", debug_logs["rasa"]))]
-        action_extra = ["--debug", "--logging-config-file",
+        action_extra = ["--logging-config-file",
                         str(_write_logging_config(work / "logging_actions.yml", debug_logs["actions"]))]
     url = f"http://127.0.0.1:{rasa_port}"
     specs = [
-        ProcessSpec("actions", [str(BIN / "rasa"), "run", "actions", "--actions", "actions",
-                                "--port", str(action_port), *action_extra], env=env, cwd=str(REPO),
+        ProcessSpec("actions", [sys.executable, "-m", "supportbot.runtime.action_server",
+                                "--host", "127.0.0.1", "--port", str(action_port), *action_extra],
+                    env={**env, "SUPPORTBOT_ACTION_TOKEN": action_token}, cwd=str(REPO),
                     ready_check=lambda: url_ok(f"http://127.0.0.1:{action_port}/health")),
         ProcessSpec("rasa", _rasa_argv(MODEL, rasa_port, token, endpoints, credentials, extra),
                     env=env, cwd=str(REPO), ready_check=lambda: url_ok(f"{url}/status?token={token}")),
     ]
     info = {"model": str(MODEL.relative_to(REPO)), "model_sha256": file_sha256(MODEL)[:12],
             "tracker_store": f"{TRACKER_STORE} (SQLite file, fresh database with the demo data)",
-            "lock_store": "in-memory", "action_server": "yes (rasa run actions, one process)",
+            "lock_store": "in-memory",
+            "action_server": "yes (supportbot.runtime.action_server with its secret, one process)",
             "channel": "REST (supportbot.channels.masking.MaskingRestInput)",
             "rasa_processes": 1}
     return _start("ours", specs, url, token, work / "ours.log", info)
@@ -562,8 +570,8 @@ async def _run_conversations(url: str, conversations: list[Conversation], concur
                 t0 = time.perf_counter()
                 ok, text = False, ""
                 try:
-                    async with session.post(webhook, json={"sender": conv.sender,
-                                                           "message": turn.text}) as resp:
+                    async with session.post(webhook, json={"sender": conv.sender, "message": turn.text},
+                                            headers=REST_HEADERS) as resp:
                         body = await resp.json(content_type=None)
                         ok = resp.status == 200
                     text = " ".join(m.get("text") or "" for m in body or [])
@@ -864,7 +872,7 @@ def bench_trace(args) -> dict[str, Any]:
 
         def send(sender: str, text: str, label: str | None) -> None:
             t0, p0 = time.time(), time.perf_counter()
-            requests.post(f"{bot.url}/webhooks/rest/webhook",
+            requests.post(f"{bot.url}/webhooks/rest/webhook", headers=REST_HEADERS,
                           json={"sender": sender, "message": text}, timeout=60)
             if label:
                 windows.append((label, t0, time.time(), time.perf_counter() - p0))

@@ -8,6 +8,9 @@ file stays a dispatcher:
   supportbot run           supportbot.runtime.cli   (the supervised process group)
   supportbot email-bridge  supportbot.channels.email_bridge.cli
   supportbot web           supportbot.channels.web.cli
+  supportbot review ...    supportbot.review.cli    (reindex, export, erase)
+  supportbot users ...     supportbot.console.accounts.cli (review console accounts)
+  supportbot console       supportbot.console.cli   (the review console)
 
 Only the module of the chosen command is imported (`supportbot faq ask` never loads Rasa,
 TensorFlow or the database layer); `supportbot --help` imports them all. A command module
@@ -35,6 +38,9 @@ COMMANDS: dict[str, str] = {
     "run": "supportbot.runtime.cli",
     "email-bridge": "supportbot.channels.email_bridge.cli",
     "web": "supportbot.channels.web.cli",
+    "review": "supportbot.review.cli",
+    "users": "supportbot.console.accounts.cli",
+    "console": "supportbot.console.cli",
 }
 COMMAND_MODULES = tuple(COMMANDS.values())
 

@@ -8,6 +8,9 @@ from typing import overload
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+#: the variable holding the secret of Rasa's REST channel (read by the channel in Rasa's process)
+REST_TOKEN_ENV = "SUPPORTBOT_REST_TOKEN"
+
 
 @overload
 def env_value(name: str) -> str | None: ...
@@ -77,11 +80,24 @@ class Settings:
     # the secret Rasa sends to the action server (`Authorization: Bearer ...`); `supportbot run`
     # generates one per start when unset (supportbot/runtime/action_server.py)
     action_token: str | None = None
+    # the secret internal callers of Rasa's REST channel send (`Authorization: Bearer ...`:
+    # the email bridge, tests, operators' scripts); `supportbot run` generates one per start
+    # when unset and hands it to its children in SUPPORTBOT_REST_TOKEN
+    rest_token: str | None = None
+    # origins allowed to call Rasa's socket.io channel and REST webhook from a browser (CORS);
+    # default: the support page of `make run`
+    cors_origins: tuple[str, ...] = ("http://127.0.0.1:8080", "http://localhost:8080")
+    # the support leads' review console (supportbot/console/)
+    console_port: int = 8090
+    console_host: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls) -> Settings:
         var_dir = Path(_env("SUPPORTBOT_VAR_DIR", str(PROJECT_ROOT / "var")))
         rasa_port = _env_int("SUPPORTBOT_RASA_PORT", 5005)
+        web_port = _env_int("SUPPORTBOT_WEB_PORT", 8080)
+        origins = _env("SUPPORTBOT_CORS_ORIGINS",
+                       f"http://127.0.0.1:{web_port},http://localhost:{web_port}")
         return cls(
             var_dir=var_dir,
             database_url=_env("SUPPORTBOT_DATABASE_URL", f"sqlite:///{var_dir / 'supportbot.db'}"),
@@ -99,11 +115,15 @@ class Settings:
             secret_key=_env("SUPPORTBOT_SECRET_KEY", "development-only-secret"),
             rasa_port=rasa_port,
             action_port=_env_int("SUPPORTBOT_ACTION_PORT", 5055),
-            web_port=_env_int("SUPPORTBOT_WEB_PORT", 8080),
+            web_port=web_port,
             email_bridge_port=_env_int("SUPPORTBOT_EMAIL_BRIDGE_PORT", 2525),
             rasa_url=_env("SUPPORTBOT_RASA_URL", f"http://127.0.0.1:{rasa_port}"),
             rasa_host=_env("SUPPORTBOT_RASA_HOST", "127.0.0.1"),
             action_host=_env("SUPPORTBOT_ACTION_HOST", "127.0.0.1"),
             web_host=_env("SUPPORTBOT_WEB_HOST", "127.0.0.1"),
             action_token=_env("SUPPORTBOT_ACTION_TOKEN"),
+            rest_token=_env(REST_TOKEN_ENV),
+            cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+            console_port=_env_int("SUPPORTBOT_CONSOLE_PORT", 8090),
+            console_host=_env("SUPPORTBOT_CONSOLE_HOST", "127.0.0.1"),
         )

@@ -81,6 +81,15 @@ class Notifier:
                 f"support: {order.client.technical_support}\n")
         return self._send(order, f"Your license information for order {order.reference}", body)
 
+    def refund_confirmation(self, order: Order, amount_minor: int, currency: str,
+                            destination: str) -> str:
+        """The refund's confirmation to the purchase email; the masked address."""
+        body = ("Hello,\n\nwe have refunded "
+                f"{format_money(amount_minor, currency)} for your order {order.reference} from "
+                f"{order.client.name} to {destination}.\n\n"
+                "Banks usually show a refund on the statement within a few business days.\n")
+        return self._send(order, f"Your refund for order {order.reference}", body)
+
     def _send_link(self, order: Order, kind: str, subject: str, intro: str,
                    outro: str) -> LinkDispatch:
         """Mail a signed link valid for LINK_TTL; the result says until when it works."""

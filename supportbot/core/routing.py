@@ -29,6 +29,7 @@ ROUTING: dict[str, str] = {
     "contact_human": CS,
     "customer_request": CS,  # asked for a person (see TASK_REASONS for the team mid-task)
     "verification_failed": CS,  # could not prove the order is theirs
+    "verification_locked": CS,  # lookups of an order or a customer's address locked (throttle)
     "other": CS,
     # --- Payment Processing (seed 002) ---
     "manual_payment": PP,

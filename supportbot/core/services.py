@@ -13,7 +13,9 @@ never ORM objects. Nothing connects to anything at import time or in `from_setti
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -29,6 +31,7 @@ from supportbot.core.confirmations import (
 )
 from supportbot.core.errors import ConfirmationRequired, NotVerified
 from supportbot.core.handoff import HandoffQueue
+from supportbot.core.limits import DEFAULT_LIMITS, Limits
 from supportbot.core.notifications import Notifier
 from supportbot.core.orders import (
     find_charges,
@@ -43,7 +46,8 @@ from supportbot.core.refund_service import RefundService, refund_status
 from supportbot.core.timeutil import Clock, parse_iso, utcnow
 from supportbot.core.verification import VerificationService
 from supportbot.core.views import (
-    ChargeHint,
+    ChargeLookup,
+    ChargeLookupStatus,
     CodeCheck,
     CodeDispatch,
     ConfirmationRequest,
@@ -53,6 +57,7 @@ from supportbot.core.views import (
     RefundOutcome,
     RefundOutcomeStatus,
     RefundStatus,
+    RefundView,
     SubscriptionChange,
     SubscriptionChangeStatus,
     SubscriptionView,
@@ -67,14 +72,18 @@ from supportbot.core.vocabulary import (
     CONFIRM_REINSTATE_SUBSCRIPTION,
     CONFIRMATION_PURPOSES,
     TEAMS,
+    THROTTLE_CHARGES_CLIENT,
+    THROTTLE_CHARGES_CONVERSATION,
+    describe_payment,
     normalize_reference,
 )
 from supportbot.db.engine import session_scope
 from supportbot.db.models import Order, Subscription
-from supportbot.mail import Mailer
+from supportbot.mail import MailDeliveryError, Mailer
 from supportbot.settings import Settings
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class SupportServices:
@@ -89,15 +98,18 @@ class SupportServices:
         helpdesk_webhook_url: str | None = None,
         links_base_url: str = "https://secure.reseller.example",
         clock: Clock = utcnow,
+        limits: Limits = DEFAULT_LIMITS,
         verification_options: dict[str, Any] | None = None,
     ):
         self.engine = engine
         self.clock = clock
+        self.limits = limits
         self.provider = provider
-        self.verification = VerificationService(engine, mailer, secret_key=secret_key,
-                                                mail_from=mail_from, clock=clock,
-                                                **(verification_options or {}))
         self.handoff = HandoffQueue(engine, webhook_url=helpdesk_webhook_url, clock=clock)
+        self.verification = VerificationService(engine, mailer, secret_key=secret_key,
+                                                mail_from=mail_from, clock=clock, limits=limits,
+                                                handoff=self.handoff,
+                                                **(verification_options or {}))
         self.refunds = RefundService(engine, provider, self.handoff, clock=clock)
         self.notifier = Notifier(mailer, mail_from=mail_from, secret_key=secret_key,
                                  links_base_url=links_base_url, clock=clock)
@@ -136,8 +148,12 @@ class SupportServices:
         return order
 
     # ---- verification ----
-    def verify_order(self, conversation_id: str, email: str, reference: str) -> VerificationResult:
-        outcome = self.verification.verify(conversation_id, email, reference)
+    def verify_order(self, conversation_id: str, email: str, reference: str,
+                     client_address: str | None = None) -> VerificationResult:
+        """Email + reference of the same order. A new lookup starts over (the conversation's
+        verifications, codes and open confirmations are dropped). `client_address`: the
+        channel's `client_address` (throttled per address too; None: the conversation)."""
+        outcome = self.verification.verify(conversation_id, email, reference, client_address)
         if outcome.status != VerificationStatus.VERIFIED:
             return VerificationResult(outcome.status, None, outcome.retry_after_seconds)
         with session_scope(self.engine) as session:
@@ -156,15 +172,36 @@ class SupportServices:
     # ---- unknown charges (no verification: discloses no order, no email) ----
     def find_charges(self, conversation_id: str, amount_minor: int | None = None,
                      currency: str | None = None, on_date: date | None = None,
-                     card_last4: str | None = None) -> list[ChargeHint]:
+                     card_last4: str | None = None,
+                     client_address: str | None = None) -> ChargeLookup:
+        """Charges matching amount, date and card's last 4 digits (who charged, never the
+        order). Every lookup counts against the conversation and the client address
+        (`Limits.charges_per_conversation` / `charges_per_client`); over the limit: `throttled`
+        with `retry_after_seconds`, nothing looked up."""
+        now = self.clock()
+        client = (client_address or "").strip() or f"conversation:{conversation_id}"
+        rules = ((THROTTLE_CHARGES_CONVERSATION, conversation_id,
+                  self.limits.charges_per_conversation),
+                 (THROTTLE_CHARGES_CLIENT, client, self.limits.charges_per_client))
+        throttle = self.verification.throttle
         with session_scope(self.engine) as session:
+            waits = [wait for scope, value, rule in rules
+                     if (wait := throttle.retry_after(session, scope, value, rule, now))]
+            if waits:
+                audit.record(session, "charges.throttled", at=now,
+                             conversation_id=conversation_id, retry_after_seconds=max(waits))
+                return ChargeLookup(ChargeLookupStatus.THROTTLED,
+                                    retry_after_seconds=max(waits))
+            for scope, value, rule in rules:
+                throttle.hit(session, scope, value, rule, now, conversation_id)
             hints = find_charges(session, amount_minor=amount_minor, currency=currency,
                                  on_date=on_date, card_last4=card_last4)
-            audit.record(session, "charges.lookup", at=self.clock(),
+            audit.record(session, "charges.lookup", at=now,
                          conversation_id=conversation_id, amount_minor=amount_minor,
                          currency=currency, on_date=on_date.isoformat() if on_date else None,
                          card_last4_given=bool(card_last4), matches=len(hints))
-            return hints
+            return ChargeLookup(ChargeLookupStatus.FOUND if hints else ChargeLookupStatus.NOT_FOUND,
+                                tuple(hints))
 
     # ---- orders ----
     def order_summary(self, conversation_id: str, reference: str | None) -> OrderSummary:
@@ -340,10 +377,33 @@ class SupportServices:
                 return RefundOutcome(RefundOutcomeStatus.CONFIRMATION_REQUIRED, decision=decision)
             return None
 
-        return self.refunds.issue(ref, reason=reason, idempotency_key=idempotency_key,
-                                  amount_minor=amount_minor, vat_refund=vat_refund,
-                                  conversation_id=conversation_id, summary=summary,
-                                  authorize=authorize)
+        outcome = self.refunds.issue(ref, reason=reason, idempotency_key=idempotency_key,
+                                     amount_minor=amount_minor, vat_refund=vat_refund,
+                                     conversation_id=conversation_id, summary=summary,
+                                     authorize=authorize)
+        if outcome.status == RefundOutcomeStatus.REFUNDED and outcome.refund is not None:
+            return replace(outcome, receipt_sent_to=self._mail_refund_receipt(
+                conversation_id, ref, outcome.refund))
+        return outcome
+
+    def _mail_refund_receipt(self, conversation_id: str, reference: str,
+                             refund: RefundView) -> str | None:
+        """Mail the refund's confirmation to the purchase email (the money has moved either
+        way: a failed mail is logged and audited, and the reply does not promise one)."""
+        with session_scope(self.engine) as session:
+            order = load_order(session, reference)
+            assert order is not None  # it was just refunded
+            destination = describe_payment(refund.method, refund.card_brand, refund.card_last4)
+            try:
+                sent_to: str | None = self.notifier.refund_confirmation(
+                    order, refund.amount_minor, refund.currency, destination)
+            except MailDeliveryError as exc:
+                log.error("refund confirmation mail for order %s failed: %s", reference, exc)
+                sent_to = None
+            audit.record(session, "mail.refund_confirmation", at=self.clock(),
+                         conversation_id=conversation_id, order_id=order.id,
+                         sent=sent_to is not None)
+            return sent_to
 
     def refund_status(self, conversation_id: str, reference: str) -> RefundStatus:
         with session_scope(self.engine) as session:

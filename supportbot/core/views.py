@@ -124,11 +124,20 @@ class OrderSummary:
     pending_payment_info: PendingPaymentInfo | None = None
 
 
+def _wait(seconds: int | None) -> timedelta | None:
+    return timedelta(seconds=seconds) if seconds is not None else None
+
+
 @dataclass(frozen=True)
 class VerificationResult:
     status: VerificationStatus
     order: OrderSummary | None = None
     retry_after_seconds: int | None = None
+
+    @property
+    def retry_after(self) -> timedelta | None:
+        """How long a throttled customer waits (what the reply states)."""
+        return _wait(self.retry_after_seconds)
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,10 @@ class CodeDispatch:
     retry_after_seconds: int | None = None
     code_length: int | None = None  # digits of the code that was sent
     valid_for: timedelta | None = None  # how long the code that was sent works
+
+    @property
+    def retry_after(self) -> timedelta | None:
+        return _wait(self.retry_after_seconds)
 
 
 @dataclass(frozen=True)
@@ -165,6 +178,25 @@ class ChargeHint:
     charged_on: date
     amount_minor: int
     currency: str
+
+
+class ChargeLookupStatus(StatusEnum):
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    THROTTLED = "throttled"  # too many lookups from this conversation or client address
+
+
+@dataclass(frozen=True)
+class ChargeLookup:
+    """The charge lookup's answer: matching charges (best first), or how long to wait."""
+
+    status: ChargeLookupStatus
+    hints: tuple[ChargeHint, ...] = ()
+    retry_after_seconds: int | None = None
+
+    @property
+    def retry_after(self) -> timedelta | None:
+        return _wait(self.retry_after_seconds)
 
 
 @dataclass(frozen=True)
@@ -211,6 +243,8 @@ class RefundOutcome:
     ticket: TicketView | None = None
     decision: RefundDecision | None = None
     code_required: bool = False  # not_verified because the one-time code is missing
+    # the purchase email (masked) a confirmation of this refund was mailed to; None: none sent
+    receipt_sent_to: str | None = None
 
 
 @dataclass(frozen=True)

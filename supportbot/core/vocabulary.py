@@ -225,6 +225,24 @@ CONFIRMATION_STATUSES = (
     CONFIRMATION_SUPERSEDED,
 )
 
+# What a throttle counts (table `throttle_hits` / `throttle_locks`, supportbot/core/throttles.py):
+# failed order lookups per conversation, client address, order reference and email address, and
+# charge lookups per conversation and client address.
+THROTTLE_LOOKUP_CONVERSATION = "lookup_conversation"
+THROTTLE_LOOKUP_CLIENT = "lookup_client"
+THROTTLE_LOOKUP_REFERENCE = "lookup_reference"
+THROTTLE_LOOKUP_EMAIL = "lookup_email"
+THROTTLE_CHARGES_CONVERSATION = "charges_conversation"
+THROTTLE_CHARGES_CLIENT = "charges_client"
+THROTTLE_SCOPES = (
+    THROTTLE_LOOKUP_CONVERSATION,
+    THROTTLE_LOOKUP_CLIENT,
+    THROTTLE_LOOKUP_REFERENCE,
+    THROTTLE_LOOKUP_EMAIL,
+    THROTTLE_CHARGES_CONVERSATION,
+    THROTTLE_CHARGES_CLIENT,
+)
+
 # Currencies whose minor unit is not 1/100 (ISO 4217 exponent).
 ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "HUF"})
 

@@ -8,6 +8,7 @@ another Alembic-managed application in the same database is not confused.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ VERSION_TABLE = "supportbot_alembic_version"
 OWN_METADATA_MODULES: tuple[str, ...] = (
     "supportbot.db.models",
     "supportbot.channels.email_bridge.store",  # revision email_bridge_0001
+    "supportbot.review.models",  # revision 0005_review_index
+    "supportbot.console.accounts.models",  # revision 0006_console_users
 )
 
 
@@ -50,17 +53,29 @@ def own_metadata() -> list[MetaData]:
     return found
 
 
-def own_table_names() -> set[str]:
+def _metadata_table_names() -> set[str]:
     return {name for metadata in own_metadata() for name in metadata.tables}
 
 
+def own_table_names(dialect: str | None = None) -> set[str]:
+    """The tables the migrations create. With `dialect`, also those a module creates outside
+    its metadata for that dialect only (its `EXTRA_TABLES`, e.g. SQLite FTS5 virtual tables)."""
+    names = _metadata_table_names()
+    if dialect is not None:
+        for name in OWN_METADATA_MODULES:
+            module = sys.modules.get(name)
+            names.update(getattr(module, "EXTRA_TABLES", {}).get(dialect, ()))
+    return names
+
+
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Autogenerate only looks at supportbot's tables (never Rasa's `events` & co)."""
+    """Autogenerate only looks at supportbot's tables (never Rasa's `events` & co, nor the
+    dialect-specific tables of `EXTRA_TABLES`, which have no model to compare with)."""
     if type_ == "table":
-        return name in own_table_names()
+        return name in _metadata_table_names()
     table = getattr(obj, "table", None)
     if table is not None:
-        return table.name in own_table_names()
+        return table.name in _metadata_table_names()
     return True
 
 

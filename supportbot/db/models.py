@@ -328,6 +328,11 @@ class HandoffTicket(Base):
     delivered_at = Column(UTCDateTime)
     delivery_error = Column(Text)
     external_id = Column(String(100))
+    # the human teams' queue (supportbot/review/queue.py, migration 0005_review_index)
+    claimed_by = Column(String(320))
+    claimed_at = Column(UTCDateTime)
+    closed_at = Column(UTCDateTime)
+    resolution = Column(Text)
 
     order = relationship("Order")
 
@@ -434,6 +439,52 @@ class Confirmation(Base):
             name="purpose",
         ),
         Index("ix_confirmations_conversation_id_order_id", "conversation_id", "order_id"),
+    )
+
+
+class ThrottleHit(Base):
+    """One counted event of a throttle (a failed order lookup, a charge lookup), by scope and the
+    HMAC of what it counts (conversation, client address, reference, email address)."""
+
+    __tablename__ = "throttle_hits"
+
+    id = Column(Integer, primary_key=True)
+    scope = Column(String(32), nullable=False)
+    key_digest = Column(String(64), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False)
+
+    __table_args__ = (
+        CheckConstraint(
+            "scope IN ('lookup_conversation', 'lookup_client', 'lookup_reference', 'lookup_email',"
+            " 'charges_conversation', 'charges_client')",
+            name="scope",
+        ),
+        Index("ix_throttle_hits_scope_key_digest_created_at", "scope", "key_digest", "created_at"),
+    )
+
+
+class ThrottleLock(Base):
+    """A reference or email address locked for order lookups until `locked_until`; the ticket
+    that tells a human team (when an order or customer stands behind it)."""
+
+    __tablename__ = "throttle_locks"
+
+    id = Column(Integer, primary_key=True)
+    scope = Column(String(32), nullable=False)
+    key_digest = Column(String(64), nullable=False)
+    conversation_id = Column(String(128))  # the conversation whose failure set it off
+    created_at = Column(UTCDateTime, nullable=False)
+    locked_until = Column(UTCDateTime, nullable=False)
+    ticket_id = Column(ForeignKey("handoff_tickets.id"))
+
+    __table_args__ = (
+        CheckConstraint(
+            "scope IN ('lookup_conversation', 'lookup_client', 'lookup_reference', 'lookup_email',"
+            " 'charges_conversation', 'charges_client')",
+            name="scope",
+        ),
+        Index("ix_throttle_locks_scope_key_digest_locked_until", "scope", "key_digest",
+              "locked_until"),
     )
 
 

@@ -12,9 +12,10 @@ special cases split by affix rules, such as "):") in plain Python, from spaCy's 
   written the first time (importing spaCy once), read without spaCy afterwards;
 - `RuleTokenizer(rules)(text)` gives the token texts (whitespace dropped).
 
-tests/unit/knowledge/test_tokenizer.py compares it with spaCy's tokenizer on the articles, the
-Rasa data, the docs and random punctuation soup: the same tokens on all real text; on random
-punctuation only emoticon-like runs of punctuation may differ, and the FAQ drops those anyway.
+tests/unit/knowledge/test_faq_cli.py (test_the_rule_tokenizer_tokenizes_like_spacy) compares it
+with spaCy's tokenizer on the articles, the Rasa data, the docs and random punctuation soup:
+the same tokens on all real text; on random punctuation only emoticon-like runs of punctuation
+may differ, and the FAQ drops those anyway.
 """
 from __future__ import annotations
 

@@ -17,12 +17,23 @@ On SQLite the store's own connections use `synchronous=NORMAL` in WAL mode: a co
 waits for the disk, and a crashed process loses nothing (only a power cut can lose the last
 turns). The core's connections, which record money, keep SQLite's full synchronous mode.
 
+When the database cannot be reached nothing is lost and no conversation starts over (Rasa's
+own store answers "no such conversation" and the processor begins an empty one):
+
+- `retrieve` raises `ConversationStoreUnavailable` (failures.py): the turn is not run, the
+  customer is asked to send the message again, and `keep()` holds the message and that reply;
+- `save` that fails keeps the tracker's unsaved events in memory instead of raising (Rasa
+  would put them into an in-memory store that is never read again);
+- both are written, in order, before the conversation's next read, and by a background task
+  that retries every `retry_seconds` (default 2) until the database answers.
+
 Configured in endpoints.yml as
 `tracker_store: {type: supportbot.rasa_server.tracker_store.CachingSQLTrackerStore, ...}` with
 the arguments of Rasa's SQL store, plus `cache_size` (conversations kept, default 2000).
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -33,15 +44,20 @@ from typing import Any
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
-from rasa.shared.core.events import Event, SessionStarted, deserialise_events
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.events import ActionExecuted, Event, SessionStarted, deserialise_events
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
 from supportbot.rasa_server.action_results import install_fast_action_result_check
+from supportbot.rasa_server.failures import ConversationStoreUnavailable, install_failure_replies
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CACHE_SIZE = 2000
+DEFAULT_RETRY_SECONDS = 2.0
+#: errors that mean "the database did not answer" (SQLAlchemy wraps the driver's errors)
+STORE_ERRORS: tuple[type[BaseException], ...] = (sa.exc.SQLAlchemyError, OSError)
 _NO_LIMIT = 2**62
 
 
@@ -64,7 +80,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class CachingSQLTrackerStore(SQLTrackerStore):
     """`SQLTrackerStore` that keeps recent conversations' trackers between turns."""
 
-    def __init__(self, *args: Any, cache_size: int = DEFAULT_CACHE_SIZE, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, cache_size: int = DEFAULT_CACHE_SIZE,
+                 retry_seconds: float = DEFAULT_RETRY_SECONDS, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -72,9 +89,16 @@ class CachingSQLTrackerStore(SQLTrackerStore):
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._cache_size = max(0, int(cache_size))
         self._lock = threading.Lock()
+        # trackers whose last save failed, and turns answered while the store was unreachable
+        # (failures.py): written before the conversation is read again
+        self._unsaved: dict[str, DialogueStateTracker] = {}
+        self._kept: dict[str, list[Event]] = {}
+        self._retry_seconds = max(0.05, float(retry_seconds))
+        self._retry_task: asyncio.Task[None] | None = None
         # The Rasa server builds its tracker store once, at start: the place where our server
-        # process gets its other adapter (rasa_server/action_results.py) installed too.
+        # process gets its other adapters (rasa_server/action_results.py, failures.py) too.
         install_fast_action_result_check()
+        install_failure_replies()
 
     # ------------------------------------------------------------------ cache bookkeeping
 
@@ -107,6 +131,27 @@ class CachingSQLTrackerStore(SQLTrackerStore):
     # ------------------------------------------------------------------ reading
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        try:
+            await self._write_held(sender_id)
+            return await self._retrieve_latest_session(sender_id)
+        except STORE_ERRORS as exc:
+            logger.error("conversation %r could not be read: %s: %s", sender_id,
+                         exc.__class__.__name__, exc)
+            raise ConversationStoreUnavailable(sender_id, self) from exc
+
+    async def retrieve_full_tracker(self, conversation_id: str) -> DialogueStateTracker | None:
+        """Every session's events (Rasa's reading), after writing turns kept during an outage."""
+        try:
+            await self._write_held(conversation_id)
+            return await super().retrieve_full_tracker(conversation_id)
+        except STORE_ERRORS as exc:
+            logger.error("conversation %r could not be read: %s: %s", conversation_id,
+                         exc.__class__.__name__, exc)
+            raise ConversationStoreUnavailable(conversation_id, self) from exc
+
+    async def _retrieve_latest_session(self, sender_id: str) -> DialogueStateTracker | None:
+        # not `_retrieve`: Rasa's SQLTrackerStore._retrieve(sender_id, fetch_events_from_all_sessions)
+        # serves retrieve_full_tracker (GET /conversations/<id>/tracker) and must stay Rasa's
         entry = self._get(sender_id)
         if entry is not None and len(entry.tracker.events) == entry.events:
             with self.session_scope() as session:
@@ -154,6 +199,21 @@ class CachingSQLTrackerStore(SQLTrackerStore):
     async def save(self, tracker: DialogueStateTracker) -> None:
         await self.stream_events(tracker)
         sender_id = tracker.sender_id
+        try:
+            with self._lock:
+                if self._unsaved.get(sender_id) is tracker:
+                    del self._unsaved[sender_id]  # this save writes its events
+            await self._write_held(sender_id)
+            await self._save(tracker)
+        except STORE_ERRORS as exc:
+            logger.error("conversation %r could not be saved (%s: %s): its events are kept and "
+                         "written when the database answers", sender_id, exc.__class__.__name__, exc)
+            with self._lock:
+                self._unsaved[sender_id] = tracker
+            self._schedule_retry()
+
+    async def _save(self, tracker: DialogueStateTracker) -> None:
+        sender_id = tracker.sender_id
         entry = self._get(sender_id)
         with self.session_scope() as session:
             cached = (entry is not None and entry.tracker is tracker
@@ -175,6 +235,72 @@ class CachingSQLTrackerStore(SQLTrackerStore):
         entry.rows += len(ids)
         entry.events = len(tracker.events)
         logger.debug("Tracker with sender_id '%s' stored to database", sender_id)
+
+    # ------------------------------------------------------------------ the database was away
+
+    def keep(self, sender_id: str, events: list[Event]) -> None:
+        """Events of a turn the store could not take (failures.py): written, after whatever
+        of this conversation is still unsaved, as soon as the database answers."""
+        with self._lock:
+            self._kept.setdefault(sender_id, []).extend(events)
+        self._schedule_retry()
+
+    def held(self) -> dict[str, int]:
+        """Conversations with events not yet in the database -> how many trackers/turns."""
+        with self._lock:
+            senders = set(self._unsaved) | set(self._kept)
+            return {s: int(s in self._unsaved) + len(self._kept.get(s, ())) for s in senders}
+
+    async def _write_held(self, sender_id: str) -> None:
+        """Write the unsaved tracker and the kept turns of `sender_id` (raises STORE_ERRORS)."""
+        with self._lock:
+            unsaved = self._unsaved.get(sender_id)
+        if unsaved is not None:
+            await self._save(unsaved)
+            with self._lock:
+                if self._unsaved.get(sender_id) is unsaved:
+                    del self._unsaved[sender_id]
+            logger.info("conversation %r: the unsaved events are written", sender_id)
+        with self._lock:
+            kept = list(self._kept.get(sender_id, ()))
+        if kept:
+            tracker = await self._retrieve_latest_session(sender_id)
+            if tracker is None:
+                tracker = self.init_tracker(sender_id)
+                tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
+            for event in kept:
+                tracker.update(event)
+            tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
+            await self._save(tracker)
+            with self._lock:
+                rest = self._kept.get(sender_id, [])[len(kept):]
+                if rest:
+                    self._kept[sender_id] = rest
+                else:
+                    self._kept.pop(sender_id, None)
+            logger.info("conversation %r: %d kept event(s) written", sender_id, len(kept))
+
+    def _schedule_retry(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no event loop (a script): written on the next read or save
+        if self._retry_task is None or self._retry_task.done():
+            self._retry_task = loop.create_task(self._retry_until_written())
+
+    async def _retry_until_written(self) -> None:
+        while True:
+            await asyncio.sleep(self._retry_seconds)
+            senders = list(self.held())
+            if not senders:
+                return
+            for sender_id in senders:
+                try:
+                    await self._write_held(sender_id)
+                except STORE_ERRORS:
+                    break  # still away: try again later
+                except Exception:  # noqa: BLE001 - never let the retry task die silently
+                    logger.exception("conversation %r: writing the held events failed", sender_id)
 
     def _row(self, sender_id: str, event: Event) -> Any:
         data = event.as_dict()

@@ -6,7 +6,9 @@ caller POSTs to `/webhook`. This entry point builds the same Sanic app
 the secret of `SUPPORTBOT_ACTION_TOKEN` as `Authorization: Bearer <secret>` (what Rasa sends
 when the action endpoint has `headers: {Authorization: "Bearer <secret>"}`) or as the `token`
 query parameter (Rasa's `token:` endpoint option), compared in constant time; anything else
-gets 401 before the body is read as a tracker. It listens on `SUPPORTBOT_ACTION_HOST`
+gets 401 before the body is read as a tracker, and a POST whose body is not
+`Content-Type: application/json` (what Rasa sends; a cross-site form or `text/plain` post
+from a browser cannot be) gets 415. It listens on `SUPPORTBOT_ACTION_HOST`
 (default 127.0.0.1) and refuses to start without a secret.
 
     SUPPORTBOT_ACTION_TOKEN=... python -m supportbot.runtime.action_server --port 5055
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hmac
 import logging
+import logging.config
 import os
 import sys
 from collections.abc import Sequence
@@ -44,6 +47,15 @@ def presented_token(headers: Any, args: Any) -> str:
     return str(token or "")
 
 
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def json_content_type(headers: Any) -> bool:
+    """True for `Content-Type: application/json` (parameters such as charset allowed)."""
+    media_type = str(headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json"
+
+
 def token_matches(presented: str, expected: str) -> bool:
     """Constant-time comparison; an empty secret never matches."""
     if not presented or not expected:
@@ -64,12 +76,15 @@ def create_app(token: str, actions_package: str = "actions") -> Any:
     async def require_token(request: Any) -> Any:
         if request.path in PUBLIC_PATHS:
             return None
-        if token_matches(presented_token(request.headers, request.args), token):
-            return None
-        log.warning("refused an action-server call to %s from %s: no valid secret",
-                    request.path, request.ip)
-        return response.json({"error": "unauthorized"}, status=401,
-                             headers={"WWW-Authenticate": "Bearer"})
+        if not token_matches(presented_token(request.headers, request.args), token):
+            log.warning("refused an action-server call to %s from %s: no valid secret",
+                        request.path, request.ip)
+            return response.json({"error": "unauthorized"}, status=401,
+                                 headers={"WWW-Authenticate": "Bearer"})
+        if request.method in BODY_METHODS and not json_content_type(request.headers):
+            # Rasa sends application/json; a browser's cross-site "simple" request cannot
+            return response.json({"error": "the body must be application/json"}, status=415)
+        return None
 
     # the app's first request middleware: nothing else runs for a caller without the secret
     app.register_middleware(require_token, "request")
@@ -85,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=settings.action_port,
                         help="port (default: SUPPORTBOT_ACTION_PORT or 5055)")
     parser.add_argument("--actions", default="actions", help="the actions package (default: actions)")
+    parser.add_argument("--logging-config-file", default=None,
+                        help="a logging dictConfig as JSON or YAML (e.g. the speed bench's debug trace)")
     return parser
 
 
@@ -99,8 +116,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rasa_sdk import utils
     from rasa_sdk.plugin import plugin_manager
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    utils.update_sanic_log_level()
+    if args.logging_config_file:
+        import yaml
+
+        with open(args.logging_config_file, encoding="utf-8") as handle:
+            logging.config.dictConfig(yaml.safe_load(handle))
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        utils.update_sanic_log_level()
     app = create_app(token, args.actions)
     plugin_manager().hook.attach_sanic_app_extensions(app=app)
     log.info("action server on http://%s:%s (secret required)", args.host, args.port)

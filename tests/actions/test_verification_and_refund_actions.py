@@ -17,6 +17,7 @@ from actions.verification import (
 )
 from supportbot.core.refund_reasons import reason_from_text
 from supportbot.core.refund_service import TYPICAL_BANK_DELAY_BUSINESS_DAYS
+from supportbot.core.views import ChargeLookup, ChargeLookupStatus
 from supportbot.db.models import HandoffTicket, Order, Refund
 from tests.actions.conftest import make_tracker, slot_events, texts
 
@@ -226,7 +227,7 @@ def test_the_charge_lookup_reads_yen_as_yen(world, domain, monkeypatch):
 
     def find_charges(conversation_id, **kwargs):
         asked.update(kwargs)
-        return []
+        return ChargeLookup(ChargeLookupStatus.NOT_FOUND)
 
     monkeypatch.setattr(world.services, "find_charges", find_charges)
     monkeypatch.setattr(world.services, "hand_off", lambda *a, **k: _FakeTicket())

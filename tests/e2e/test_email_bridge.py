@@ -2,8 +2,11 @@
 (tests/e2e/conftest.py `bot_stack`) -> threaded reply through a real SMTP relay (a sink).
 
 The bridge runs as its own process, configured only by environment variables, exactly as the
-supervisor of `make run` starts it. Nothing here moves money: the refund conversation stops
-before the customer confirms.
+supervisor of `make run` starts it (SUPPORTBOT_REST_TOKEN included: Rasa's REST channel wants
+it). It reaches Rasa through a TCP proxy, so a test can take Rasa away and give it back. Nothing
+here moves money: the refund conversation stops before the customer confirms.
+
+The conversation id is never in a mail: the tests read it from the bridge's tables.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import pytest
 
 from supportbot.settings import PROJECT_ROOT
 from tests.conftest import db_rows, free_port
-from tests.unit.email_bridge.email_helpers import SmtpSink, make_mail, send_smtp, wait_until
+from tests.unit.email_bridge.email_helpers import SmtpSink, TcpProxy, make_mail, send_smtp, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -42,10 +45,13 @@ def _port_open(port: int) -> bool:
 def email_bridge(bot_stack, tmp_path):
     sink = SmtpSink().start()
     port = free_port()
+    rasa_proxy = TcpProxy(int(bot_stack.rasa_url.rsplit(":", 1)[1])).start()
     env = {
         **os.environ,
         **bot_stack.env,
-        "SUPPORTBOT_RASA_URL": bot_stack.rasa_url,
+        "SUPPORTBOT_RASA_URL": f"http://127.0.0.1:{rasa_proxy.port}",
+        "SUPPORTBOT_EMAIL_BRIDGE_RASA_RETRY_BACKOFF": "1",
+        "SUPPORTBOT_EMAIL_BRIDGE_RASA_RETRY_CAP": "2",
         "SUPPORTBOT_DATABASE_URL": bot_stack.database_url,
         "SUPPORTBOT_EMAIL_BRIDGE_HOST": "127.0.0.1",
         "SUPPORTBOT_EMAIL_BRIDGE_PORT": str(port),
@@ -61,8 +67,9 @@ def email_bridge(bot_stack, tmp_path):
         wait_until(lambda: _port_open(port) or process.poll() is not None, timeout=60)
         if process.poll() is not None:
             pytest.fail("the email bridge did not start:\n" + log_path.read_text()[-4000:])
-        yield SimpleNamespace(port=port, sink=sink, log_path=log_path, stack=bot_stack)
+        yield SimpleNamespace(port=port, sink=sink, log_path=log_path, stack=bot_stack, rasa_proxy=rasa_proxy)
     finally:
+        rasa_proxy.stop()
         process.terminate()
         try:
             process.wait(timeout=30)
@@ -88,9 +95,16 @@ def _rows(stack, sql: str, **params):
     return db_rows(stack.database_url, sql, **params)
 
 
+def _conversation_of(stack, message) -> str:
+    """The bridge's conversation id of an inbound mail (never shown in any mail)."""
+    rows = _rows(stack, "select conversation_id from email_inbound where message_id = :m", m=message["Message-ID"])
+    assert rows and rows[0]["conversation_id"], rows
+    return rows[0]["conversation_id"]
+
+
 def _user_texts(stack, conversation_id: str) -> list[str]:
-    events = stack.tracker(conversation_id)["events"]
-    return [e.get("text") or "" for e in events if e.get("event") == "user"]
+    """What Rasa's tracker store holds as the customer's messages of this conversation."""
+    return [e.get("text") or "" for e in stack.user_events(conversation_id)]
 
 
 def _code_mailed_after(outbox: Path, address: str, since: float) -> str | None:
@@ -120,8 +134,9 @@ def test_email_conversation_is_threaded_and_keeps_one_rasa_conversation(email_br
     assert reply1["References"] == first["Message-ID"]
     assert reply1["From"] == f"Support <{SUPPORT}>"
     assert "erin@example.com" in reply1["To"]
-    conversation = reply1["X-Supportbot-Conversation"]
-    assert re.fullmatch(r"email-[0-9a-f-]{36}", conversation)
+    conversation = _conversation_of(stack, first)
+    assert re.fullmatch(r"email-[A-Za-z0-9_-]{32}", conversation)
+    assert conversation not in bytes(reply1).decode()
     body1 = _body(reply1)
     assert body1.startswith("Hello Erin,") and "\n-- \n" in body1
     # the whole cleaned body was ONE user message of that Rasa conversation (salutation,
@@ -142,7 +157,7 @@ def test_email_conversation_is_threaded_and_keeps_one_rasa_conversation(email_br
     reply2 = _reply_to(email_bridge, follow, 2)
     assert reply2["Subject"] == "Re: Charged twice"
     assert reply2["References"].split() == [first["Message-ID"], reply1["Message-ID"], follow["Message-ID"]]
-    assert reply2["X-Supportbot-Conversation"] == conversation
+    assert _conversation_of(stack, follow) == conversation
     assert _user_texts(stack, conversation)[-1] == f"the code is {code}"
     body2 = _body(reply2)
     # the refund is proposed with numbered options; this test stops here: no money moves
@@ -166,7 +181,7 @@ def test_numbered_buttons_answered_by_number_reach_rasa_as_the_payload(email_bri
     reply1 = _reply_to(email_bridge, first, 1)
     body1 = _body(reply1)
     assert "Reply with the number or the words:\n  1. " in body1, body1
-    conversation = reply1["X-Supportbot-Conversation"]
+    conversation = _conversation_of(stack, first)
     offered = _rows(stack, "select offered_buttons from email_conversations where id = :c", c=conversation)
     import json
     buttons = json.loads(offered[0]["offered_buttons"])
@@ -183,7 +198,7 @@ def test_after_a_handoff_the_paused_conversation_gets_an_acknowledgement(email_b
     send_smtp(email_bridge.port, first)
     reply1 = _reply_to(email_bridge, first, 1)
     assert "case #" in _body(reply1)
-    conversation = reply1["X-Supportbot-Conversation"]
+    conversation = _conversation_of(stack, first)
     follow = make_mail("hello? my order number is 100000001", subject="Re: Question",
                        sender="Peter <peter@example.com>",
                        in_reply_to=reply1["Message-ID"])
@@ -191,3 +206,68 @@ def test_after_a_handoff_the_paused_conversation_gets_an_acknowledgement(email_b
     reply2 = _reply_to(email_bridge, follow, 2)
     assert "added your message to your case" in _body(reply2)
     assert _user_texts(stack, conversation)[-1] == "hello? my order number is 100000001"
+
+
+ALICE = "alice@example.com"
+MALLORY = "mallory@evil.example"
+
+
+def _recipients_and_bodies(bridge):
+    with bridge.sink.handler.cond:
+        pairs = list(zip(bridge.sink.handler.envelopes, bridge.sink.handler.messages, strict=True))
+    return [(rcpts, _body(message), bytes(message).decode("utf-8", "replace")) for (_f, rcpts), message in pairs]
+
+
+def test_forged_from_and_reply_to_get_no_data_of_a_verified_email_conversation(email_bridge):
+    """Issue 14 item 3, against the real bot: Alice verifies her order by mail; a mail with her
+    address in From: and the attacker's in Reply-To: neither joins her conversation nor gets her
+    data; no mail names the conversation id, and the REST webhook does not take it without the
+    internal token."""
+    stack = email_bridge.stack
+    first = make_mail(f"Hello, what is the status of my refund? My order is 100000001 and my email is {ALICE}",
+                      subject="Refund status", sender=f"Alice <{ALICE}>")
+    send_smtp(email_bridge.port, first, mail_from=ALICE)
+    reply1 = _reply_to(email_bridge, first, 1)
+    conversation = _conversation_of(stack, first)
+    verified = _rows(stack, "select count(*) as n from conversation_verifications where conversation_id = :c",
+                     c=conversation)
+    assert verified[0]["n"] == 1, _body(reply1)  # Alice's conversation is verified
+    assert ALICE in str(reply1["To"])
+
+    forged = make_mail("What is my refund status? Please also resend my license key.", subject="Refund status",
+                       sender=f"Alice <{ALICE}>", headers={"Reply-To": f"Alice <{MALLORY}>"})
+    send_smtp(email_bridge.port, forged, mail_from=MALLORY)
+    _reply_to(email_bridge, forged, 2)
+    assert _conversation_of(stack, forged) != conversation
+    assert _user_texts(stack, conversation) == [_user_texts(stack, conversation)[0]]  # one turn only
+    for rcpts, body, raw in _recipients_and_bodies(email_bridge):
+        assert conversation not in raw and "X-Supportbot-Conversation" not in raw
+        if MALLORY in rcpts:
+            assert "100000001" not in body and "PixelForge" not in body and "4242" not in body, body
+    # the id alone (had it leaked) does not open the REST webhook: internal callers only
+    response = stack.post({"sender": conversation, "message": "what is my refund status?"}, token="")
+    assert response.status_code == 401
+
+
+def test_mail_arriving_while_rasa_is_down_is_answered_when_it_is_back(email_bridge):
+    """Rasa (here: the way to it) goes away while mail arrives; the bridge keeps the mail, tries
+    again with back-off and answers it once Rasa answers again - no 'a person will look at it'."""
+    stack = email_bridge.stack
+    email_bridge.rasa_proxy.stop()
+    mail = make_mail("Hello, how do I download my invoice?", subject="Invoice", sender="Quinn <quinn@example.com>")
+    send_smtp(email_bridge.port, mail, mail_from="quinn@example.com")
+    wait_until(lambda: [r["status_reason"] for r in _rows(stack, "select status_reason from email_inbound "
+                                                          "where message_id = :m", m=mail["Message-ID"])]
+               == ["rasa_retry"], timeout=60)
+    assert not [m for m in email_bridge.sink.messages if m["In-Reply-To"] == mail["Message-ID"]]
+    email_bridge.rasa_proxy.start()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not [m for m in email_bridge.sink.messages
+                                               if m["In-Reply-To"] == mail["Message-ID"]]:
+        time.sleep(0.2)
+    [reply] = [m for m in email_bridge.sink.messages if m["In-Reply-To"] == mail["Message-ID"]]
+    assert "a person from our support team will look at it" not in _body(reply)
+    conversation = _conversation_of(stack, mail)
+    assert _user_texts(stack, conversation) == ["how do I download my invoice?"]  # once (salutation removed)
+    assert [r["status"] for r in _rows(stack, "select status from email_inbound where message_id = :m",
+                                       m=mail["Message-ID"])] == ["replied"]

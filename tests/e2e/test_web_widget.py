@@ -39,6 +39,7 @@ from .browser.helpers import (
     DroppingProxy,
     chromium_missing_reason,
     echo_rasa,
+    free_port,
     get_json,
     launch_chromium,
     other_site,
@@ -76,16 +77,19 @@ class Site:
     web_url: str  # the support page server
     rasa_url: str  # Rasa (or the echo stand-in), direct
     proxy: DroppingProxy  # what the browser talks to instead of rasa_url
+    shop_port: int  # the port of a site embedding the widget that Rasa allows (CORS origins)
 
 
 @pytest.fixture(scope="module")
 def echo_site(tmp_path_factory):
     logs = tmp_path_factory.mktemp("echo-site")
-    with echo_rasa(logs) as rasa_url:
+    web_port, shop_port = free_port(), free_port()
+    allowed = [f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{shop_port}"]
+    with echo_rasa(logs, allowed) as rasa_url:
         target = urlsplit(rasa_url)
         with DroppingProxy(target.hostname, target.port) as proxy:
-            with page_server(proxy.url, logs) as web_url:
-                yield Site(web_url, rasa_url, proxy)
+            with page_server(proxy.url, logs, port=web_port) as web_url:
+                yield Site(web_url, rasa_url, proxy, shop_port)
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +97,9 @@ def rasa_site(bot_stack, tmp_path_factory):
     logs = tmp_path_factory.mktemp("rasa-site")
     target = urlsplit(bot_stack.rasa_url)
     with DroppingProxy(target.hostname, target.port) as proxy:
-        with page_server(proxy.url, logs) as web_url:
-            yield Site(web_url, bot_stack.rasa_url, proxy)
+        # on the port whose origin the stack allows (tests/e2e/conftest.py)
+        with page_server(proxy.url, logs, port=bot_stack.web_port) as web_url:
+            yield Site(web_url, bot_stack.rasa_url, proxy, bot_stack.shop_port)
 
 
 @pytest.fixture
@@ -338,6 +343,13 @@ def test_widget_masks_like_the_server(echo_site, page):
         CARD, CARD_DIGITS, "4111-1111-1111-1111", "pay with 5500000000000004 now", "378282246310005",
         "4111 1111 1111 1112", "order 100000001", "1234567890123", "x6011111111111117y",
         "two: 4111111111111111 and 5500 0000 0000 0004.", "4111111111111111111", "41111111111111111",
+        # every separator of the hardening issue, and the order-reference exception
+        "4111.1111.1111.1111", "4111  1111  1111  1111", "4111\t1111\t1111\t1111", "4111\n1111\n1111\n1111",
+        "4111/1111/1111/1111", "4111\u00a01111\u00a01111\u00a01111", "4111\u202f1111\u202f1111\u202f1111",
+        "4111\u2013 1111\u2014 1111_1111", " ".join(["\uff14\uff11\uff11\uff11"] + ["\uff11" * 4] * 3),
+        "4111 1111 1111 1111 12/27", "100000001 100000002", "100000001 4242",
+        "order 100000001 card 4111 1111 1111 1111",
+        "1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3", "4111....1111 1111 1111",
     ]
     got = page.evaluate("(xs) => xs.map((x) => window.SupportbotWidget.maskCardNumbers(x))", samples)
     assert got == [mask_card_numbers(s) for s in samples]
@@ -397,15 +409,16 @@ def test_phone_sized_screen_gets_a_full_screen_chat(echo_site, browser):
         ctx.close()
 
 
-def test_embeddable_on_any_site_with_one_script_tag(echo_site, page):
-    """A shop on another origin, with hostile CSS, adds only the script tag."""
+def test_embeddable_on_a_configured_site_with_one_script_tag(echo_site, page):
+    """A shop on another origin (one of SUPPORTBOT_CORS_ORIGINS), with hostile CSS, adds only
+    the script tag."""
     html = f"""<!doctype html><html><head><title>Shop</title><link rel="icon" href="data:,">
       <style>button {{ background: red !important; font-size: 40px !important; }}
              div {{ border: 5px solid lime !important; }}</style></head>
       <body><h1>A shop</h1>
       <script src="{echo_site.web_url}/widget.js" data-rasa-url="{echo_site.proxy.url}"
               data-title="Shop help"></script></body></html>"""
-    with other_site(html) as shop:
+    with other_site(html, port=echo_site.shop_port) as shop:
         requests: list[str] = []
         page.on("request", lambda r: requests.append(r.url))
         page.goto(f"{shop}/")
@@ -427,7 +440,7 @@ def test_long_polling_fallback_across_origins(echo_site, page):
     html = f"""<!doctype html><html><head><title>Polling</title><link rel="icon" href="data:,"></head>
       <body><script src="{echo_site.web_url}/widget.js" data-rasa-url="{echo_site.proxy.url}"
       data-transports="polling" data-title="Polling help"></script></body></html>"""
-    with other_site(html) as site:
+    with other_site(html, port=echo_site.shop_port) as site:
         urls: list[str] = []
         page.on("request", lambda r: urls.append(r.url))
         page.goto(f"{site}/")
@@ -437,6 +450,63 @@ def test_long_polling_fallback_across_origins(echo_site, page):
         assert any("transport=polling" in u for u in urls)
         assert not any("transport=websocket" in u for u in urls)
         assert page.console_watch.errors == []
+
+
+def test_a_site_that_is_not_configured_cannot_talk_to_the_bot(echo_site, page):
+    """Before: Rasa answered any origin (`--cors "*"`, and websockets know no CORS), so any
+    site could run the widget - or a script of its own - against the bot in its visitors'
+    browsers. Now only SUPPORTBOT_CORS_ORIGINS may connect, over websocket or polling."""
+    for transports in ("websocket", "polling"):
+        html = f"""<!doctype html><html><head><title>Evil</title><link rel="icon" href="data:,"></head>
+          <body><script src="{echo_site.web_url}/widget.js" data-rasa-url="{echo_site.proxy.url}"
+          data-transports="{transports}" data-title="Evil help"></script></body></html>"""
+        with other_site(html) as evil:  # a port nobody configured
+            page.goto(f"{evil}/")
+            w = Widget(page, title="Evil help")
+            w.open()
+            w.input.fill(f"sent from {transports}")
+            w.input.press("Enter")
+            expect()(w.status).to_contain_text("Cannot reach the assistant", timeout=10000)
+            time.sleep(1.0)
+            assert not page.evaluate("window.SupportbotWidget.isConnected()")
+            assert w.session_id() is None
+    assert not [m for m in received(echo_site) if m["text"].startswith("sent from")]
+
+
+def test_a_stored_session_id_without_its_token_gets_a_new_conversation(echo_site, page, browser):
+    """Before: the widget's stored id was all a browser needed to join a conversation's room
+    and read its replies. Now the server gives a conversation back only with its token."""
+    page.goto(echo_site.web_url + "/")
+    w = Widget(page)
+    w.open()
+    w.say("my secret conversation")
+    victim = w.session_id()
+    stored = json.loads(page.evaluate("JSON.stringify(Object.assign({}, window.localStorage))"))
+    (key, raw), = stored.items()
+    state = json.loads(raw)
+    assert state["sessionId"] == victim and state["sessionToken"]
+
+    attacker = browser.new_context(viewport=DESKTOP)
+    try:
+        ap = attacker.new_page()
+        ap.goto(echo_site.web_url + "/")
+        forged = {**state, "sessionToken": None, "messages": [], "open": False}
+        ap.evaluate("([k, v]) => window.localStorage.setItem(k, v)", [key, json.dumps(forged)])
+        ap.reload()
+        aw = Widget(ap)
+        aw.open()
+        aw.wait_connected()
+        assert aw.session_id() not in (None, victim)
+        assert aw.say("hello?")[-1] == "You said: hello?"
+        # the victim's next reply reaches the victim only
+        assert w.say("still mine")[-1] == "You said: still mine"
+        time.sleep(0.5)
+        assert not any("still mine" in t for t in aw.bot_texts())
+    finally:
+        attacker.close()
+    mine = [m for m in received(echo_site) if m["sender_id"] == victim]
+    assert [m["text"] for m in mine] == ["my secret conversation", "still mine"]
+    assert {m["metadata"]["channel"] for m in mine} == {"widget"}
 
 
 # ============================================================================ real Rasa
@@ -530,10 +600,10 @@ def test_refund_conversation_in_the_widget_with_reload_and_masking(
     assert _mailed_to(bot_stack.outbox_dir, refund_order.email), "no one-time code was mailed"
     screenshot(page, "rasa-desktop-refund-code-step")
 
-    # the conversation is Rasa's conversation `sid`, over our socket.io channel
-    tracker = bot_stack.tracker(sid)
-    user_events = [e for e in tracker["events"] if e.get("event") == "user"]
+    # the conversation is Rasa's conversation `sid`, over our socket.io channel (as stored)
+    user_events = bot_stack.user_events(sid)
     assert {e["input_channel"] for e in user_events} == {"socketio"}
+    assert {e["metadata"]["channel"] for e in user_events} == {"widget"}
     assert any(refund_order.reference in (e.get("text") or "") for e in user_events)
 
     # reload: same conversation, same history, same Rasa session
@@ -544,12 +614,12 @@ def test_refund_conversation_in_the_widget_with_reload_and_masking(
     assert w.bot_texts() == shown and w.session_id() == sid
     w.wait_connected()
 
-    # a card number typed into the widget never reaches the tracker
+    # a card number typed into the widget never reaches the tracker store
     w.say(f"I paid with {CARD}")
-    tracker = bot_stack.tracker(sid)
-    dump = json.dumps(tracker)
+    user_events = bot_stack.user_events(sid)
+    dump = json.dumps(user_events)
     assert CARD not in dump and CARD_DIGITS not in dump
-    assert any(MASKED in (e.get("text") or "") for e in tracker["events"] if e.get("event") == "user")
+    assert any(MASKED in (e.get("text") or "") for e in user_events)
     assert CARD not in w.stored() and CARD_DIGITS not in w.stored()
     screenshot(page, "rasa-desktop-after-reload")
 
@@ -585,7 +655,7 @@ def test_real_rasa_conversation_continues_after_a_dropped_connection(rasa_site, 
     replies = w.say("I want a refund")
     assert _asks_for(replies, "email", "reference", "order"), replies
     assert w.session_id() == sid
-    texts = [e.get("text") for e in bot_stack.tracker(sid)["events"] if e.get("event") == "user"]
+    texts = [e.get("text") for e in bot_stack.user_events(sid)]
     assert texts[-2:] == ["hello", "I want a refund"]
 
 
@@ -596,7 +666,7 @@ def test_long_polling_fallback_works_cross_origin_with_real_rasa(rasa_site, bot_
     html = f"""<!doctype html><html><head><title>Polling</title><link rel="icon" href="data:,"></head>
       <body><script src="{rasa_site.web_url}/widget.js" data-rasa-url="{rasa_site.proxy.url}"
       data-transports="polling" data-title="Polling help"></script></body></html>"""
-    with other_site(html) as site:
+    with other_site(html, port=rasa_site.shop_port) as site:
         polls: list[str] = []
         page.on("request", lambda r: polls.append(r.url) if "transport=polling" in r.url else None)
         page.goto(f"{site}/")
@@ -605,5 +675,5 @@ def test_long_polling_fallback_works_cross_origin_with_real_rasa(rasa_site, bot_
         assert w.say("hello"), "no reply over long-polling"
         assert polls, "the widget did not use long-polling"
         assert not any("transport=websocket" in u for u in polls)
-        user = [e for e in bot_stack.tracker(w.session_id())["events"] if e.get("event") == "user"]
+        user = bot_stack.user_events(w.session_id())
         assert [e["text"] for e in user] == ["hello"]

@@ -46,16 +46,20 @@ class ActionServer:
     def run(self, action: str, sender: str, *, slots: dict[str, Any] | None = None,
             new_slots: dict[str, Any] | None = None, intent: str = "inform", text: str = "",
             history: list[dict[str, Any]] | None = None, active_loop: str | None = None,
-            token: str | None = None) -> requests.Response:
+            token: str | None = None, client_address: str | None = None) -> requests.Response:
         """One action call with a tracker built from these parts (the same shape Rasa sends):
-        `history` events, then the latest user turn (`intent`, `text`) and the slots it set."""
+        `history` events, then the latest user turn (`intent`, `text`) and the slots it set.
+        `client_address`: the message metadata our channels set (`{"channel", "client_address"}`),
+        as Rasa passes it in `latest_message.metadata`."""
         from rasa_sdk import __version__ as sdk_version
 
+        metadata = {"channel": "widget", "client_address": client_address} if client_address else {}
         latest = {"intent": {"name": intent, "confidence": 0.99}, "text": text, "entities": [],
-                  "intent_ranking": [{"name": intent, "confidence": 0.99}]}
+                  "intent_ranking": [{"name": intent, "confidence": 0.99}], "metadata": metadata}
         events = list(history or []) + [
             {"event": "action", "name": "action_listen", "timestamp": time.time()},
-            {"event": "user", "text": text, "parse_data": latest, "timestamp": time.time()}]
+            {"event": "user", "text": text, "parse_data": latest, "metadata": metadata,
+             "timestamp": time.time()}]
         events += [{"event": "slot", "name": k, "value": v} for k, v in (new_slots or {}).items()]
         tracker = {"sender_id": sender, "slots": {**(slots or {}), **(new_slots or {})},
                    "latest_message": latest, "events": events, "paused": False,
@@ -137,3 +141,7 @@ def action_server(tmp_path_factory) -> ActionServer:
     finally:
         supervisor.stop()
         log.close()
+
+
+# the real Rasa + action server stack of the end-to-end tests, for tests/security/test_channel_*.py
+from tests.e2e.conftest import bot_stack  # noqa: E402,F401

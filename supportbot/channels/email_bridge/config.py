@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from email.utils import getaddresses
 
+from supportbot.channels.guard import MAX_MESSAGE_CHARS
 from supportbot.settings import Settings, env_number, env_value
 
 _env = env_value
@@ -19,8 +20,15 @@ class BridgeConfig:
     rasa_timeout: float = 60.0
     rasa_attempts: int = 4           # connection refused / 502-504 are retried
     rasa_backoff: float = 1.0        # seconds, doubled after every attempt
-    max_chars: int = 5000            # body length sent to Rasa
-    thread_window_days: int = 7      # mail without thread headers joins the sender's conversation
+    rest_token: str | None = field(default=None, repr=False)  # Bearer token of Rasa's REST channel
+    # a mail Rasa could not take (not reachable, 502-504 after those attempts) waits and is tried
+    # again: first after rasa_retry_backoff seconds, doubled, capped; held for a person (with a
+    # polite reply) when Rasa is still unreachable rasa_retry_window seconds after it arrived
+    rasa_retry_backoff: float = 5.0
+    rasa_retry_cap: float = 60.0
+    rasa_retry_window: float = 3600.0
+    # body length sent to Rasa: at most what Rasa's channels accept (longer gets "too long")
+    max_chars: int = MAX_MESSAGE_CHARS
     max_message_bytes: int = 25 * 1024 * 1024
     rate_limit_per_hour: int = 20    # inbound mails per sender and hour that get a reply
     spool_max_attempts: int = 20
@@ -43,8 +51,11 @@ class BridgeConfig:
             webhook_path=_env("SUPPORTBOT_EMAIL_BRIDGE_WEBHOOK_PATH", "/webhooks/rest/webhook"),
             rasa_timeout=_env_num("SUPPORTBOT_EMAIL_BRIDGE_RASA_TIMEOUT", 60.0, float),
             rasa_attempts=_env_num("SUPPORTBOT_EMAIL_BRIDGE_RASA_ATTEMPTS", 4),
-            max_chars=_env_num("SUPPORTBOT_EMAIL_BRIDGE_MAX_CHARS", 5000),
-            thread_window_days=_env_num("SUPPORTBOT_EMAIL_BRIDGE_THREAD_DAYS", 7),
+            rest_token=settings.rest_token,
+            rasa_retry_backoff=_env_num("SUPPORTBOT_EMAIL_BRIDGE_RASA_RETRY_BACKOFF", 5.0, float),
+            rasa_retry_cap=_env_num("SUPPORTBOT_EMAIL_BRIDGE_RASA_RETRY_CAP", 60.0, float),
+            rasa_retry_window=_env_num("SUPPORTBOT_EMAIL_BRIDGE_RASA_RETRY_WINDOW", 3600.0, float),
+            max_chars=min(_env_num("SUPPORTBOT_EMAIL_BRIDGE_MAX_CHARS", MAX_MESSAGE_CHARS), MAX_MESSAGE_CHARS),
             max_message_bytes=_env_num("SUPPORTBOT_EMAIL_BRIDGE_MAX_BYTES", 25 * 1024 * 1024),
             rate_limit_per_hour=_env_num("SUPPORTBOT_EMAIL_BRIDGE_RATE_LIMIT", 20),
             spool_max_attempts=_env_num("SUPPORTBOT_EMAIL_BRIDGE_SPOOL_MAX_ATTEMPTS", 20),

@@ -3,7 +3,8 @@
 RFC 3834 (Auto-Submitted), Precedence: bulk/junk/list/auto_reply, X-Autoreply & co.,
 mailing lists (List-Id, List-Unsubscribe), delivery reports (multipart/report, null envelope
 sender), daemon / no-reply senders, typical auto-reply subjects, and mail from our own
-address(es) or carrying our own X-Supportbot-Conversation header.
+address(es) or carrying the X-Supportbot-Conversation header older versions put on replies
+(replies no longer carry the conversation id anywhere).
 """
 from __future__ import annotations
 

@@ -6,9 +6,9 @@ with sensible fallbacks), the names of attachments (never opened) and whether th
 could be parsed at all. Headers are read from `raw_items()` and decoded here, so a malformed
 header never raises from the email package's lazy header parsing.
 
-`mask_raw_message(raw)` returns the raw message with card numbers masked in every text part
-and in the Subject; it is what the bridge stores (the byte-exact original is kept only when
-it contains no card number).
+`mask_raw_message(raw)` returns the raw message with card numbers masked in every header and
+every text part or text attachment; it is what the bridge stores (the byte-exact original is
+kept only when it contains no card number).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
 
-from supportbot.privacy import mask_card_numbers
+from supportbot.privacy import contains_card_number, mask_card_numbers
 
 MSGID_RE = re.compile(r"<[^<>\s]+>")
 
@@ -475,49 +475,160 @@ _BASE64_LINE = re.compile(rb"^[A-Za-z0-9+/=\r]*$")
 
 
 def _mask_loose_lines(raw: bytes) -> bytes:
-    """Fallback for mail the parser cannot handle: mask body lines that are plain text.
+    """Fallback for mail the parser cannot handle: mask the header block as a whole and the
+    body lines that are plain text.
 
     Boundary lines ("--...") and lines that could be base64 are left alone: changing a digit
-    there would break the MIME structure or an attachment. Top-level headers stay intact.
+    there would break the MIME structure or an attachment.
     """
     split = _split_head(raw)
+    head = mask_card_numbers(raw[:split].decode("latin-1")).encode("latin-1")
     lines = raw[split:].split(b"\n")
     for i, line in enumerate(lines):
         if line.startswith(b"--") or _BASE64_LINE.match(line):
             continue
         # latin-1 maps every byte to one code point and back: digits are untouched ASCII
         lines[i] = mask_card_numbers(line.decode("latin-1")).encode("latin-1")
-    return raw[:split] + b"\n".join(lines)
+    return head + b"\n".join(lines)
+
+
+# headers holding Message-IDs: a Luhn-valid run inside an id is replaced by a stable token (the
+# same id always becomes the same token, so de-duplication and threading keep working)
+_ID_HEADERS = frozenset({"message-id", "in-reply-to", "references", "resent-message-id", "content-id"})
+# attachments that are text a person may read, whatever their declared type
+_TEXT_APPLICATION_TYPES = frozenset({
+    "application/json", "application/xml", "application/csv", "application/x-csv", "application/yaml",
+    "application/x-yaml", "application/rtf", "application/x-sh", "application/javascript", "message/delivery-status",
+})
+_TEXT_EXTENSIONS = (".txt", ".text", ".csv", ".tsv", ".log", ".json", ".xml", ".md", ".eml", ".html", ".htm",
+                    ".yaml", ".yml", ".ini", ".cfg", ".conf", ".rtf")
+
+
+def _letters(digest_hex: str) -> str:
+    return "".join(chr(97 + int(c, 16)) for c in digest_hex)  # a-p: never a digit
+
+
+def _mask_ids(value: str) -> str:
+    def one(match: re.Match) -> str:
+        mid = match.group(0)
+        if mask_card_numbers(mid) == mid:
+            return mid
+        return f"<masked-{_letters(hashlib.sha256(mid.encode()).hexdigest()[:32])}@email-bridge.invalid>"
+
+    return mask_card_numbers(MSGID_RE.sub(one, value))
+
+
+def mask_header_value(name: str, value: str) -> str:
+    """A decoded header value with card numbers masked (ids in id headers become tokens)."""
+    return _mask_ids(value) if name.lower() in _ID_HEADERS else mask_card_numbers(value)
+
+
+def _mask_headers(part: Message) -> bool:
+    """Mask every header of this part (encoded words decoded first, folding undone)."""
+    if part.is_multipart():
+        boundary = part.get_boundary()
+        if boundary and mask_card_numbers(boundary) != boundary:  # a boundary is only a separator
+            part.set_boundary("=_masked_" + _letters(hashlib.sha256(boundary.encode()).hexdigest()[:24]))
+    items = list(part.raw_items())
+    rewritten: list[tuple[str, str, bool]] = []
+    changed = False
+    for name, value in items:
+        decoded = decode_header_value(value)
+        masked = mask_header_value(name, decoded)
+        if masked != decoded:
+            rewritten.append((name, masked, True))
+            changed = True
+        else:
+            rewritten.append((name, value, False))
+    if not changed:
+        return False
+    for name in {n.lower() for n, _v in items}:
+        del part[name]
+    for name, value, is_new in rewritten:
+        if is_new:
+            part[name] = value
+        else:
+            part.set_raw(name, value)
+    return True
+
+
+def _is_text_attachment(part: Message) -> bool:
+    ctype = part.get_content_type()
+    if ctype.startswith("text/") or ctype in _TEXT_APPLICATION_TYPES:
+        return True
+    try:
+        name = (part.get_filename() or "").lower()
+    except Exception:
+        name = ""
+    return ctype == "application/octet-stream" and name.endswith(_TEXT_EXTENSIONS)
+
+
+def _mask_multipart_text(part: EmailMessage) -> bool:
+    """Text a multipart carries outside its parts: preamble, epilogue, or - when the structure
+    is broken (no boundary found) - the whole payload as one string."""
+    changed = False
+    for attr in ("preamble", "epilogue"):
+        value = getattr(part, attr, None)
+        if value and mask_card_numbers(value) != value:
+            setattr(part, attr, mask_card_numbers(value))
+            changed = True
+    payload = part.get_payload()
+    if isinstance(payload, str) and mask_card_numbers(payload) != payload:
+        part.set_payload(mask_card_numbers(payload))
+        changed = True
+    return changed
+
+
+def _mask_body(part: EmailMessage) -> bool:
+    if part.get_content_maintype() == "multipart" or (part.is_multipart() and
+                                                      part.get_content_type() != "message/rfc822"):
+        return _mask_multipart_text(part)
+    if part.is_multipart() or not _is_text_attachment(part):
+        return False
+    text = part_text(part)
+    encoded = part.get_payload()
+    encoded = encoded if isinstance(encoded, str) else ""
+    if any("Base64" in d.__class__.__name__ for d in part.defects):
+        text = encoded  # "base64" that is not: what a person reads is the text as it is
+    masked = mask_card_numbers(text)
+    if part.get_content_type() == "text/html" and contains_card_number(html_to_text(masked)):
+        # digits split by tags or written as entities (`4111 1111<br>1111 1111`, `&#52;111`): what a
+        # person reads is the rendering; keep that, masked, as the part's HTML
+        masked = "<html><body><pre>" + html.escape(mask_card_numbers(html_to_text(masked))) + "</pre></body></html>"
+    if masked == text and mask_card_numbers(encoded) == encoded:
+        return False
+    filename, disposition = part.get_filename(), _disposition(part) or None
+    if part.get_content_maintype() == "text":
+        part.set_content(masked, subtype=part.get_content_subtype(), charset="utf-8",
+                         disposition=disposition, filename=filename)
+    else:  # keep the declared type of a text attachment (application/json, a .txt as octet-stream)
+        part.set_content(masked.encode("utf-8"), maintype=part.get_content_maintype(),
+                         subtype=part.get_content_subtype(), disposition=disposition, filename=filename)
+    return True
 
 
 def mask_raw_message(raw: bytes) -> bytes:
-    """The raw message with card numbers masked in the Subject and in every text part.
+    """The raw message with card numbers masked in EVERY header (of the message, of each part
+    and of attached emails: Subject, display names, Comments, X-headers, file names, ...) and in
+    every text part, text attachments included (text/*, JSON/XML/CSV, .txt & co. sent as
+    octet-stream). Masking is supportbot.privacy.mask_card_numbers (any separators).
 
-    Byte-exact when no card number is found. Text parts that contain one are re-encoded
-    (UTF-8) after masking; MIME structure, thread headers and non-text attachments are never
-    touched (a boundary or a base64 line can contain a Luhn-valid digit run by chance).
+    Byte-exact when no card number is found. Changed text parts are re-encoded (UTF-8);
+    binary attachments are never touched; a Message-ID holding a Luhn-valid digit run becomes a
+    stable token, a multipart boundary holding one a new boundary.
     """
     raw = bytes(raw)
     try:
         msg: EmailMessage = BytesParser(policy=policy.default).parsebytes(raw)
         changed = False
+        broken = False
         for part in msg.walk():
-            if part.is_multipart() or not part.get_content_type().startswith("text/"):
-                continue
-            text = part_text(part)
-            masked = mask_card_numbers(text)
-            if masked != text:
-                part.set_content(masked, subtype=part.get_content_subtype(), charset="utf-8",
-                                 disposition=_disposition(part) or None, filename=part.get_filename())
-                changed = True
-        for name in [k for k in msg.keys() if k.lower() in ("subject", "thread-topic")]:
-            value = decode_header_value(msg.get(name))
-            if value and mask_card_numbers(value) != value:
-                del msg[name]
-                msg[name] = mask_card_numbers(value)
-                changed = True
-        if not changed:
-            return raw
-        return msg.as_bytes(policy=policy.default.clone(linesep="\r\n"))
+            changed = _mask_body(part) | changed
+            changed = _mask_headers(part) | changed
+            broken = broken or any(d.__class__.__name__ in _STRUCTURAL_DEFECTS for d in part.defects)
+        out = msg.as_bytes(policy=policy.default.clone(linesep="\r\n")) if changed else raw
+        # broken structure: the parser may have dropped text it could not place (it is still in
+        # the bytes); such mail is held for a person anyway, so mask line by line as well
+        return _mask_loose_lines(out) if broken else out
     except Exception:
         return _mask_loose_lines(raw)

@@ -121,6 +121,11 @@ def render_case_ack(*, name: str | None = None, notes: list[str] | None = None) 
     return RenderedReply(_compose([CASE_ACK], name, notes or []))
 
 
+def render_note(text: str, *, name: str | None = None) -> RenderedReply:
+    """A short note of one paragraph (e.g. "our answer went to the order's address")."""
+    return RenderedReply(_compose([text], name, []))
+
+
 def render_held_ack(*, name: str | None = None, notes: list[str] | None = None) -> RenderedReply:
     """The message could not be processed; a person will look at it."""
     return RenderedReply(_compose([HELD_ACK], name, notes or []))

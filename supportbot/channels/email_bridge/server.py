@@ -113,6 +113,11 @@ class BridgeServer:
                 self.bridge.spool.retry_due()
             except Exception:
                 log.exception("email bridge spool pass failed; retrying")
+            if self.bridge.mail_spool is not None:
+                try:  # the core's spooled mail (one-time codes, ...), when its process is gone
+                    self.bridge.mail_spool.flush(self.bridge.mailer)
+                except Exception:
+                    log.exception("mail spool flush failed; retrying")
 
 
 def serve_forever(server: BridgeServer) -> int:

@@ -1,12 +1,15 @@
 """Tables of the email bridge (own MetaData) and the few queries the bridge runs.
 
-  email_conversations  one row per email conversation (`email-<uuid>` = Rasa sender id):
+  email_conversations  one row per email conversation (`email-<random>` = Rasa sender id, never shown):
                        customer address, thread subject, last activity, last offered buttons
   email_thread_ids     every Message-ID of a conversation (inbound and our replies) -> the
-                       conversation; In-Reply-To/References are looked up here
+                       conversation; In-Reply-To/References join only through OUR replies'
+                       ids (direction "out", random secrets)
   email_inbound        every inbound message, stored (card numbers masked) BEFORE processing;
                        unique Message-ID = a redelivered message is processed once;
-                       status received -> processing -> replied | ignored | held
+                       status received -> processing -> replied | ignored | held; a mail
+                       Rasa could not take goes back to received (reason rasa_retry) and is
+                       tried again after a back-off (processed_at + backoff_delay(attempts))
   email_outbound       the reply spool: every reply is stored before it is sent and retried
                        with backoff while the relay is down; status pending -> sending -> sent
                        (or failed after the last attempt)
@@ -48,11 +51,12 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 # statuses
 RECEIVED, PROCESSING, REPLIED, IGNORED, HELD = "received", "processing", "replied", "ignored", "held"
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+RASA_RETRY = "rasa_retry"  # status_reason of a received message waiting for Rasa
 
 
 conversations = Table(
     "email_conversations", metadata,
-    Column("id", String(64), primary_key=True),  # email-<uuid4>, the Rasa sender id
+    Column("id", String(64), primary_key=True),  # email-<192 random bits>, the Rasa sender id
     Column("customer_address", String(320), nullable=False),
     Column("subject", String(998), nullable=False, default=""),
     Column("offered_buttons", Text, nullable=True),  # JSON [{"title", "payload"}] of the last reply
@@ -139,9 +143,35 @@ def get_inbound(session: Session, inbound_id: int):
 
 
 def pending_inbound_ids(session: Session, limit: int = 100) -> list[int]:
-    rows = session.execute(select(inbound.c.id).where(inbound.c.status == RECEIVED)
-                           .order_by(inbound.c.id).limit(limit))
-    return [r[0] for r in rows]
+    return [r["id"] for r in pending_inbound(session, limit)]
+
+
+def pending_inbound(session: Session, limit: int = 100):
+    """Received (or waiting for Rasa) messages, oldest first, with what the retry schedule needs."""
+    return session.execute(select(inbound.c.id, inbound.c.from_address, inbound.c.status_reason,
+                                  inbound.c.attempts, inbound.c.processed_at, inbound.c.received_at)
+                           .where(inbound.c.status == RECEIVED)
+                           .order_by(inbound.c.id).limit(limit)).mappings().all()
+
+
+def defer_inbound(session: Session, inbound_id: int, *, conversation_id: str | None, turn_text: str | None,
+                  now: datetime | None = None) -> None:
+    """Rasa could not take the turn (not reached at all): back to `received`, tried again later."""
+    values: dict = {"status": RECEIVED, "status_reason": RASA_RETRY, "processed_at": now or utcnow()}
+    if conversation_id is not None:
+        values["conversation_id"] = conversation_id
+    if turn_text is not None:
+        values["turn_text"] = turn_text
+    session.execute(update(inbound).where(inbound.c.id == inbound_id).values(**values))
+
+
+def release_inbound(session: Session, inbound_id: int, *, hold: bool) -> None:
+    """A message whose processing failed on an internal error (e.g. the database went away):
+    back to `received` when nothing reached Rasa yet, else `held` for a person."""
+    values = ({"status": HELD, "status_reason": "interrupted", "processed_at": utcnow()} if hold
+              else {"status": RECEIVED})
+    session.execute(update(inbound).where(and_(inbound.c.id == inbound_id, inbound.c.status == PROCESSING))
+                    .values(**values))
 
 
 def claim_inbound(session: Session, inbound_id: int) -> bool:
@@ -163,10 +193,14 @@ def finish_inbound(session: Session, inbound_id: int, status: str, reason: str |
 
 
 def recover_interrupted(session: Session, max_attempts: int = 2) -> tuple[int, int]:
-    """After a crash: 'processing' rows go back to 'received' (or 'held' after max_attempts)."""
+    """After a crash: 'processing' rows go back to 'received' (or 'held' after max_attempts; a
+    message that was waiting for Rasa gets one more try, then counts as interrupted)."""
     requeued = session.execute(update(inbound).where(and_(inbound.c.status == PROCESSING,
                                                           inbound.c.attempts < max_attempts))
                                .values(status=RECEIVED)).rowcount
+    requeued += session.execute(update(inbound).where(and_(inbound.c.status == PROCESSING,
+                                                           inbound.c.status_reason == RASA_RETRY))
+                                .values(status=RECEIVED, status_reason="interrupted")).rowcount
     held = session.execute(update(inbound).where(inbound.c.status == PROCESSING)
                            .values(status=HELD, status_reason="interrupted", processed_at=utcnow())).rowcount
     session.execute(update(outbound).where(outbound.c.status == SENDING).values(status=PENDING))
@@ -194,21 +228,18 @@ def requeue_inbound(session: Session, inbound_id: int) -> bool:
 
 # --------------------------------------------------------------------------- conversations & threads
 
-def conversation_for_ids(session: Session, message_ids: list[str]):
-    """The conversations known for these Message-IDs, in the order of the ids."""
+def conversation_for_sent_ids(session: Session, message_ids: list[str]):
+    """The conversations of these Message-IDs among the ones WE sent (direction "out"), in the
+    order of the ids, each with `sent_to`: the address that message went to."""
     if not message_ids:
         return []
-    rows = session.execute(select(thread_ids.c.message_id, conversations)
+    rows = session.execute(select(thread_ids.c.message_id, outbound.c.to_address.label("sent_to"), conversations)
                            .join(conversations, conversations.c.id == thread_ids.c.conversation_id)
-                           .where(thread_ids.c.message_id.in_(message_ids))).mappings().all()
+                           .outerjoin(outbound, outbound.c.message_id == thread_ids.c.message_id)
+                           .where(and_(thread_ids.c.message_id.in_(message_ids), thread_ids.c.direction == "out"))
+                           ).mappings().all()
     by_id = {r["message_id"]: r for r in rows}
     return [by_id[m] for m in message_ids if m in by_id]
-
-
-def latest_conversation_of(session: Session, address: str, since: datetime):
-    return session.execute(select(conversations).where(and_(
-        conversations.c.customer_address == address, conversations.c.last_activity_at >= since))
-        .order_by(conversations.c.last_activity_at.desc()).limit(1)).mappings().first()
 
 
 def get_conversation(session: Session, conversation_id: str):

@@ -3,7 +3,8 @@ exactly as Rasa mounts it, with a scripted bot instead of a trained model.
 
     .venv/bin/python tests/e2e/browser/echo_rasa.py --port 5999
 
-Every UserMessage the channel builds is recorded; GET /received returns them, so a test can
+Browsers may connect from SUPPORTBOT_CORS_ORIGINS only, as with Rasa. Every UserMessage the
+channel builds is recorded; GET /received returns them, so a test can
 check what "Rasa" would have stored. Commands the bot understands (anything else is echoed):
   /buttons  /image  /multiline  /link  /html  /custom  /slow
 """
@@ -16,6 +17,7 @@ from rasa.server import configure_cors
 from sanic import Sanic, response
 
 from supportbot.channels.web.socketio_channel import MaskingSocketIOInput
+from supportbot.settings import Settings
 
 received: list[dict] = []
 # a 120x60 blue PNG, inline so it needs no server and passes the page CSP (img-src data:)
@@ -63,7 +65,8 @@ async def on_new_message(message) -> None:
 
 def build_app() -> Sanic:
     app = Sanic("echo_rasa")
-    configure_cors(app, "*")  # as `rasa run --cors "*"` does
+    # as `supportbot run` starts Rasa: `--cors` with Settings.cors_origins (the channel reads them too)
+    configure_cors(app, list(Settings.from_env().cors_origins))
     channel = MaskingSocketIOInput.from_credentials(
         {"user_message_evt": "user_uttered", "bot_message_evt": "bot_uttered",
          "session_persistence": True}

@@ -106,9 +106,9 @@ def process(args: list[str], ready_url: str, log_path: Path, timeout: float = 60
 
 
 @contextmanager
-def page_server(rasa_url: str, log_dir: Path) -> Iterator[str]:
-    """`supportbot web` (the real command) on a free port; yields its base URL."""
-    port = free_port()
+def page_server(rasa_url: str, log_dir: Path, port: int | None = None) -> Iterator[str]:
+    """`supportbot web` (the real command) on `port` (default: a free one); yields its base URL."""
+    port = port or free_port()
     args = [sys.executable, "-m", "supportbot.cli", "web", "--host", "127.0.0.1",
             "--port", str(port), "--rasa-url", rasa_url]
     with process(args, f"http://127.0.0.1:{port}/healthz", log_dir / "web.log", timeout=60):
@@ -116,19 +116,21 @@ def page_server(rasa_url: str, log_dir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def echo_rasa(log_dir: Path) -> Iterator[str]:
-    """The scripted stand-in for Rasa (tests/e2e/browser/echo_rasa.py); yields its URL."""
+def echo_rasa(log_dir: Path, cors_origins: list[str]) -> Iterator[str]:
+    """The scripted stand-in for Rasa (tests/e2e/browser/echo_rasa.py), allowing browsers from
+    `cors_origins` only (SUPPORTBOT_CORS_ORIGINS, as Rasa); yields its URL."""
     port = free_port()
     script = Path(__file__).with_name("echo_rasa.py")
     with process([sys.executable, str(script), "--port", str(port)],
                  f"http://127.0.0.1:{port}/", log_dir / "echo_rasa.log", timeout=120,
-                 env={"PYTHONPATH": str(REPO)}):
+                 env={"PYTHONPATH": str(REPO), "SUPPORTBOT_CORS_ORIGINS": ",".join(cors_origins)}):
         yield f"http://127.0.0.1:{port}"
 
 
 @contextmanager
-def other_site(html: str) -> Iterator[str]:
-    """A one-page site on its own loopback port (another origin), serving `html` at `/`."""
+def other_site(html: str, port: int | None = None) -> Iterator[str]:
+    """A one-page site on its own loopback port (another origin; default: a free port),
+    serving `html` at `/`."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     body = html.encode("utf-8")
@@ -147,7 +149,7 @@ def other_site(html: str) -> Iterator[str]:
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port or free_port()), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -210,7 +210,7 @@ def test_faq_report_without_fresh2_or_baselines(report):
     assert "## Misses of the main set (top-1 wrong)\n\nNone.\n" in text
 
 
-@pytest.mark.parametrize("name", ["nlu", "faq"])
+@pytest.mark.parametrize("name", ["nlu", "faq", "review", "soak"])
 def test_committed_report_is_its_results_json_rendered(report, name):
     results_file = DOCS / f"{name}_results.json"
     if not results_file.is_file():

@@ -325,14 +325,16 @@ def test_a_mailed_link_says_until_when_it_works_as_the_link_itself_does(services
 # ---- unknown charges --------------------------------------------------------------------------
 def test_find_charges_names_the_client_but_no_order_or_person(services):
     charged_on = (services.clock() - timedelta(days=5)).date()
-    hints = services.find_charges("conv-x", amount_minor=4900, currency="EUR", on_date=charged_on)
-    assert ChargeHint("PixelForge Studio", "RSLR*PIXELFORGE", charged_on, 4900, "EUR") in hints
+    found = services.find_charges("conv-x", amount_minor=4900, currency="EUR", on_date=charged_on)
+    assert found.status == "found"
+    assert ChargeHint("PixelForge Studio", "RSLR*PIXELFORGE", charged_on, 4900, "EUR") in found.hints
     assert {f.name for f in fields(ChargeHint)} == {
         "client_name", "statement_descriptor", "charged_on", "amount_minor", "currency"}
     by_card = services.find_charges("conv-x", card_last4="5454")
-    assert [h.client_name for h in by_card] == ["SecureVault"]
-    assert services.find_charges("conv-x") == []
-    assert services.find_charges("conv-x", amount_minor=123456) == []
+    assert [h.client_name for h in by_card.hints] == ["SecureVault"]
+    assert services.find_charges("conv-y").hints == ()
+    none = services.find_charges("conv-y", amount_minor=123456)
+    assert (none.status, none.hints) == ("not_found", ())
 
 
 # ---- subscriptions ----------------------------------------------------------------------------
@@ -364,8 +366,8 @@ def test_judy_can_reinstate_until_her_period_ends(services, clock, codes):
 
 
 def test_a_period_that_ended_cannot_be_reinstated(services, clock):
-    verify(services, "100000011")
     clock.advance(days=66)
+    verify(services, "100000011")
     assert services.subscription("conv-1", "100000011").status == "expired"
     assert services.reinstate_subscription("conv-1", "100000011").status == "period_ended"
 

@@ -2,7 +2,7 @@
 
 * `smtp_sink`: a real SMTP server that plays the outgoing relay (email_helpers.SmtpSink).
 * `fake_rasa`: a tiny HTTP server imitating Rasa's REST webhook (unit tests only).
-* `make_bridge`: an EmailBridge on a fresh SQLite file (store.create_schema) whose SmtpMailer
+* `make_bridge`: an EmailBridge on a fresh SQLite file (core + bridge tables) whose SmtpMailer
   points at the sink (or at any port, e.g. one where nothing listens: relay down).
 * `running_bridge`: the bridge's SMTP listener + worker + spool loop on a free loopback port.
 """
@@ -27,9 +27,12 @@ def smtp_sink():
     sink.stop()
 
 
+REST_TOKEN = "test-rest-token"
+
+
 @pytest.fixture
 def fake_rasa():
-    rasa = FakeRasa()
+    rasa = FakeRasa(token=REST_TOKEN)
     yield rasa
     rasa.close()
 
@@ -44,7 +47,11 @@ def db_url(request, tmp_path):
 
 @pytest.fixture
 def engine(db_url):
+    """The bridge's tables and the core's (empty: the bridge reads who a conversation verified)."""
+    from supportbot.db.models import Base
+
     eng = make_engine(db_url)
+    Base.metadata.create_all(eng)
     store.create_schema(eng)
     yield eng
     eng.dispose()
@@ -53,7 +60,7 @@ def engine(db_url):
 @pytest.fixture
 def make_bridge(engine, fake_rasa, smtp_sink):
     def factory(*, relay_port: int | None = None, rasa_url: str | None = None, clock=None,
-                **overrides) -> EmailBridge:
+                token: str | None = REST_TOKEN, **overrides) -> EmailBridge:
         defaults = dict(rasa_url=rasa_url or fake_rasa.url, rasa_attempts=2, rasa_backoff=0.05,
                         rasa_timeout=5, spool_backoff=0.2, spool_backoff_cap=1.0, poll_interval=0.1,
                         mail_from=f"Support <{SUPPORT}>", own_addresses=frozenset({SUPPORT}), port=free_port())
@@ -62,7 +69,8 @@ def make_bridge(engine, fake_rasa, smtp_sink):
         mailer = SmtpMailer("127.0.0.1", relay_port or smtp_sink.port, timeout=5)
         return EmailBridge(engine, mailer, config,
                            RasaClient(config.webhook_url, timeout=config.rasa_timeout,
-                                      attempts=config.rasa_attempts, backoff=config.rasa_backoff),
+                                      attempts=config.rasa_attempts, backoff=config.rasa_backoff,
+                                      token=token),
                            clock=clock or store.utcnow)
     return factory
 

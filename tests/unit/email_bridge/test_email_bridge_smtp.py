@@ -34,13 +34,15 @@ def test_mail_in_reply_out_threaded(running_bridge, smtp_sink, fake_rasa, engine
     reply = smtp_sink.wait_for(1)[0]
     # one turn, the whole cleaned body as ONE message
     conversation = rows(engine, store.conversations)[0]["id"]
-    assert fake_rasa.calls == [{"sender": conversation, "message": "I was charged twice for my order 100000005."}]
+    assert fake_rasa.calls == [{"sender": conversation, "message": "I was charged twice for my order 100000005.",
+                                "metadata": {"channel": "email", "client_address": "email:erin@example.com"}}]
+    assert fake_rasa.headers[0]["Authorization"] == "Bearer test-rest-token"  # Settings.rest_token
     assert reply["From"] == f"Support <{SUPPORT}>"
     assert reply["To"] == "Erin Doe <erin@example.com>"
     assert reply["Subject"] == "Re: Charged twice"
     assert reply["In-Reply-To"] == mail["Message-ID"] and reply["References"] == mail["Message-ID"]
     assert reply["Auto-Submitted"] == "auto-replied"
-    assert reply["X-Supportbot-Conversation"] == conversation
+    assert conversation not in bytes(reply).decode()  # never in a header or the body
     text = body_of(reply)
     assert text.startswith("Hello Erin,\n\nYou said: I was charged twice")
     assert "refund policy: https://help.reseller.example/refunds" in text  # links as plain URLs
@@ -176,11 +178,17 @@ def test_bounce_with_null_sender_is_ignored(running_bridge, smtp_sink, engine):
     assert rows(engine, store.inbound)[0]["status_reason"] == "bounce" and smtp_sink.messages == []
 
 
-def test_rasa_down_mail_is_held_with_a_polite_reply(make_bridge, running_bridge, smtp_sink, engine):
-    server = running_bridge(make_bridge(rasa_url=f"http://127.0.0.1:{free_port()}"))
+def test_rasa_down_longer_than_the_retry_window_mail_is_held_with_a_polite_reply(make_bridge, running_bridge,
+                                                                                 smtp_sink, engine):
+    server = running_bridge(make_bridge(rasa_url=f"http://127.0.0.1:{free_port()}", rasa_retry_backoff=0.1,
+                                        rasa_retry_cap=0.2, rasa_retry_window=1.0))
     mail = make_mail("charged twice for order 100000005", subject="Question")
     send_smtp(server.port, mail)
+    # first it waits for Rasa (tried again with back-off), no reply yet
+    wait_until(lambda: rows(engine, store.inbound)[0]["status_reason"] == "rasa_retry")
+    assert rows(engine, store.inbound)[0]["status"] == "received" and smtp_sink.messages == []
     reply = smtp_sink.wait_for(1)[0]
+    assert rows(engine, store.inbound)[0]["attempts"] >= 2
     assert "a person from our support team will look at it" in body_of(reply)
     assert reply["In-Reply-To"] == mail["Message-ID"]
     inbound = rows(engine, store.inbound)[0]
@@ -330,3 +338,61 @@ def test_interrupted_processing_is_recovered_on_start(make_bridge, running_bridg
     running_bridge(bridge)
     smtp_sink.wait_for(1)
     assert rows(engine, store.inbound)[0]["status"] == "replied"
+
+
+def test_a_refused_rest_token_is_not_retried_and_the_mail_is_held(make_bridge, fake_rasa, smtp_sink, engine):
+    bridge = make_bridge(token="not-the-token")
+    result = bridge.accept(bytes(make_mail("hello")), "erin@example.com")
+    outcome = bridge.process(result.inbound_id)
+    assert (outcome.status, outcome.reason) == ("held", "rasa_unavailable") and "401" in outcome.extra["rasa"]
+    assert fake_rasa.calls == []  # refused at the door: nothing reached the bot
+    assert "a person from our support team will look at it" in body_of(smtp_sink.wait_for(1)[0])
+
+
+def test_a_senders_later_mail_waits_behind_their_mail_that_waits_for_rasa(make_bridge, fake_rasa, smtp_sink, engine):
+    from datetime import timedelta
+
+    class Clock:
+        now = store.utcnow()
+
+        def __call__(self):
+            return self.now
+
+    clock = Clock()
+    down = {"on": True}
+    fake_rasa.brain = lambda sender, message: 503 if down["on"] else [{"text": f"got {message}"}]
+    bridge = make_bridge(clock=clock, rasa_retry_backoff=30, rasa_retry_cap=60)
+    first = bridge.accept(bytes(make_mail("first from erin", subject="Question")), "erin@example.com")
+    [outcome] = bridge.process_pending()
+    assert (outcome.inbound_id, outcome.status, outcome.reason) == (first.inbound_id, "received", "rasa_retry")
+    down["on"] = False  # Rasa is back
+    bridge.accept(bytes(make_mail("second from erin", subject="Question")), "erin@example.com")
+    bridge.accept(bytes(make_mail("from bob", subject="Question", sender="Bob <bob@example.com>")), "bob@example.com")
+    assert [o.status for o in bridge.process_pending()] == ["replied"]  # Bob's; Erin's wait in order
+    assert fake_rasa.calls[-1]["message"] == "from bob"
+    clock.now += timedelta(seconds=31)  # erin's first mail is due again
+    assert [o.status for o in bridge.process_pending()] == ["replied", "replied"]
+    assert [c["message"] for c in fake_rasa.calls][-2:] == ["first from erin", "second from erin"]
+    assert len({c["sender"] for c in fake_rasa.calls if "erin" in c["message"]}) == 2  # no join by From
+    assert len(smtp_sink.wait_for(3)) == 3
+
+
+def test_a_database_failure_while_processing_loses_nothing(make_bridge, fake_rasa, smtp_sink, engine, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    bridge = make_bridge()
+    result = bridge.accept(bytes(make_mail("hello")), "erin@example.com")
+
+    def database_down(*args, **kwargs):
+        raise OperationalError("UPDATE", {}, Exception("database is locked"))
+
+    real_thread, real_finish = store.record_thread_id, store.finish_inbound
+    monkeypatch.setattr(store, "record_thread_id", database_down)
+    monkeypatch.setattr(store, "finish_inbound", database_down)
+    outcome = bridge.process(result.inbound_id)
+    assert outcome.reason == "internal_error" and fake_rasa.calls == []
+    assert rows(engine, store.inbound)[0]["status"] == "processing"  # nothing could be written
+    monkeypatch.setattr(store, "record_thread_id", real_thread)
+    monkeypatch.setattr(store, "finish_inbound", real_finish)
+    assert [o.status for o in bridge.process_pending()] == ["replied"]  # released, then answered
+    assert len(fake_rasa.calls) == 1 and len(smtp_sink.wait_for(1)) == 1

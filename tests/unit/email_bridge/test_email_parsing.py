@@ -1,6 +1,7 @@
 """MIME parsing: text/plain preferred, HTML-only converted, charsets, attachments, masking."""
 from __future__ import annotations
 
+import re
 from email.message import EmailMessage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -151,7 +152,7 @@ def test_broken_multipart_is_unparseable():
         parse_email(raw)
 
 
-def test_mask_raw_message_masks_plain_base64_and_subject_but_keeps_headers():
+def test_mask_raw_message_masks_plain_base64_subject_and_ids_as_stable_tokens():
     msg = EmailMessage()
     msg["From"], msg["Message-ID"] = "erin@example.com", "<4111111111111111.1@example.com>"
     msg["Subject"] = "card 4111 1111 1111 1111"
@@ -162,9 +163,13 @@ def test_mask_raw_message_masks_plain_base64_and_subject_but_keeps_headers():
     parsed = parse_email(masked)
     assert "5555-5555-5555-4444" not in parsed.text and "**** **** **** 4444" in parsed.text
     assert parsed.subject == "card **** **** **** 1111"
-    # thread headers are never altered: they hold our own Message-IDs
-    assert parsed.message_id == "<4111111111111111.1@example.com>"
-    assert parsed.references == ["<5555555555554444@reseller.example>"]
+    # ids with a Luhn-valid digit run become stable tokens (the same id, the same token: a
+    # redelivery is still recognised); ours never hold one (supportbot.mail.new_message_id)
+    assert re.fullmatch(r"<masked-[a-p]{32}@email-bridge\.invalid>", parsed.message_id)
+    assert parse_email(mask_raw_message(raw)).message_id == parsed.message_id
+    assert message_id_of(masked) == parsed.message_id
+    assert len(parsed.references) == 1 and parsed.references[0].startswith("<masked-")
+    assert b"4111111111111111" not in masked and b"5555555555554444" not in masked
 
 
 def test_mask_raw_message_without_card_number_is_byte_exact():
@@ -172,8 +177,9 @@ def test_mask_raw_message_without_card_number_is_byte_exact():
     assert mask_raw_message(raw) == raw
 
 
-def test_masking_never_touches_mime_structure_or_attachments():
-    # a boundary and a base64 line that happen to contain Luhn-valid digit runs
+def test_masking_keeps_mime_structure_and_binary_attachments():
+    # a boundary and a base64 line that happen to contain Luhn-valid digit runs: the boundary
+    # (a mere separator) is replaced, the binary attachment is never touched
     boundary = "===============4111111111111111=="
     attachment_b64 = "NDExMTExMTExMTExMTExMQ==4111111111111111"
     raw = HEAD + (f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
@@ -185,9 +191,10 @@ def test_masking_never_touches_mime_structure_or_attachments():
     parsed = parse_email(masked)
     assert parsed.text.strip() == "my card: **** **** **** 1111"
     assert parsed.attachments == ["a.bin"]
-    assert boundary.encode() in masked and attachment_b64.encode() in masked
-    # no card number in a text part: byte-exact, whatever digits the structure holds
-    clean = raw.replace(b"my card: 4111 1111 1111 1111", b"no card here")
+    assert boundary.encode() not in masked and attachment_b64.encode() in masked
+    # no card number anywhere but in the binary attachment: byte-exact
+    clean = (raw.replace(b"my card: 4111 1111 1111 1111", b"no card here")
+             .replace(boundary.encode(), b"===============plain=="))
     assert mask_raw_message(clean) == clean
 
 
@@ -201,7 +208,8 @@ def test_mask_fallback_for_mail_the_parser_rejects(monkeypatch):
     raw = (b"Message-ID: <4111111111111111@x>\r\n\r\ncard 4111-1111-1111-1111 here\r\n"
            b"--4111111111111111\r\n4111111111111111\r\n")
     masked = mask_raw_message(raw)
-    assert masked == (b"Message-ID: <4111111111111111@x>\r\n\r\ncard **** **** **** 1111 here\r\n"
+    # the header block is masked as a whole; boundary-like and base64-like body lines are kept
+    assert masked == (b"Message-ID: <**** **** **** 1111@x>\r\n\r\ncard **** **** **** 1111 here\r\n"
                       b"--4111111111111111\r\n4111111111111111\r\n")
 
 
@@ -209,3 +217,18 @@ def test_format_flowed_soft_breaks_are_joined():
     raw = HEAD + (b"Content-Type: text/plain; charset=utf-8; format=flowed; delsp=no\r\n\r\n"
                   b"I was charged twice for my order \r\n100000005 last week.\r\n\r\n-- \r\nErin\r\n")
     assert parse_email(raw).text.startswith("I was charged twice for my order 100000005 last week.\n\n-- \nErin")
+
+
+@pytest.mark.parametrize("markup", [
+    "<p>my card is 4111 1111<br>1111 1111 thanks</p>",
+    "<p>my card is <b>4111</b> <i>1111</i> 1111 1111</p>",
+    "<p>my card is &#52;111 1111 1111 1111</p>",
+])
+def test_a_card_number_split_by_html_tags_or_entities_is_masked_in_the_stored_copy(markup):
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "anna@example.com", "support@reseller.example", "Card"
+    msg.set_content(f"<html><body>{markup}</body></html>", subtype="html")
+    masked = mask_raw_message(bytes(msg))
+    parsed = parse_email(masked)
+    assert "4111111111111111" not in re.sub(r"\D", "", parsed.text) and "**** **** **** 1111" in parsed.text
+    assert parsed.body_source == "html" and "my card is" in parsed.text

@@ -108,7 +108,7 @@ def test_outbox_command_prints_newest_messages_marked_development_only(tmp_path,
 
 
 def test_held_command_lists_shows_and_requeues(make_bridge, engine, monkeypatch, capsys):
-    bridge = make_bridge(rasa_url="http://127.0.0.1:9")  # nothing there: Rasa down -> held
+    bridge = make_bridge(rasa_url="http://127.0.0.1:9", rasa_retry_window=0)  # Rasa down, no retries -> held
     result = bridge.accept(bytes(make_mail("charged twice, card 4111 1111 1111 1111", subject="Question")),
                            "erin@example.com")
     assert bridge.process(result.inbound_id).status == "held"
@@ -134,3 +134,14 @@ def test_commands_without_tables_say_so(tmp_path, monkeypatch, capsys):
     assert main(["email-bridge", "held"]) == 0
     assert main(["email-bridge", "retry-spool"]) == 0
     assert "do not exist yet" in capsys.readouterr().out
+
+
+def test_the_bridge_never_sends_rasa_more_than_its_channels_accept(monkeypatch):
+    from supportbot.channels.email_bridge.config import BridgeConfig
+    from supportbot.channels.guard import MAX_MESSAGE_CHARS
+
+    assert BridgeConfig.from_settings().max_chars == MAX_MESSAGE_CHARS
+    monkeypatch.setenv("SUPPORTBOT_EMAIL_BRIDGE_MAX_CHARS", str(MAX_MESSAGE_CHARS * 3))
+    assert BridgeConfig.from_settings().max_chars == MAX_MESSAGE_CHARS  # longer would get "too long"
+    monkeypatch.setenv("SUPPORTBOT_EMAIL_BRIDGE_MAX_CHARS", "1000")
+    assert BridgeConfig.from_settings().max_chars == 1000

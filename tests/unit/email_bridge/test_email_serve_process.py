@@ -43,6 +43,7 @@ def test_serve_process_end_to_end_over_smtp(tmp_path, smtp_sink, fake_rasa):
         "SUPPORTBOT_EMAIL_BRIDGE_PORT": str(port),
         "SUPPORTBOT_EMAIL_BRIDGE_HOST": "127.0.0.1",
         "SUPPORTBOT_RASA_URL": fake_rasa.url,
+        "SUPPORTBOT_REST_TOKEN": "test-rest-token",  # fake_rasa answers 401 without it
         "SUPPORTBOT_SMTP_HOST": "127.0.0.1",
         "SUPPORTBOT_SMTP_PORT": str(smtp_sink.port),
         "SUPPORTBOT_MAIL_FROM": "Reseller Support <help@reseller.example>",

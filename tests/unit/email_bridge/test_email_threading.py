@@ -1,4 +1,5 @@
-"""Threading decisions: thread headers first, then the sender within 7 days, else a new conversation.
+"""Threading decisions: only the thread headers naming one of OUR replies join a conversation
+(never the From: address alone, never the customer's own Message-IDs); else a new conversation.
 
 These drive EmailBridge.accept/process directly (the SMTP path is covered in
 test_email_bridge_smtp.py); replies still go through the real SMTP sink.
@@ -39,11 +40,12 @@ def conversation_of(engine, message_id):
 def test_new_mail_starts_an_email_conversation(make_bridge, engine):
     bridge = make_bridge()
     outcome = turn(bridge, make_mail("I was charged twice for order 100000005"))
-    assert re.fullmatch(r"email-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", outcome.conversation_id)
+    assert re.fullmatch(r"email-[A-Za-z0-9_-]{32}", outcome.conversation_id)  # 192 random bits
     assert outcome.thread == "new" and outcome.status == "replied"
+    assert turn(bridge, make_mail("again")).conversation_id != outcome.conversation_id
 
 
-def test_reply_to_our_reply_continues_by_headers_even_after_the_window(make_bridge, engine, smtp_sink):
+def test_reply_to_our_reply_continues_by_headers_even_after_30_days(make_bridge, engine, smtp_sink):
     clock = Clock()
     bridge = make_bridge(clock=clock)
     first = make_mail("I was charged twice for order 100000005")
@@ -56,26 +58,42 @@ def test_reply_to_our_reply_continues_by_headers_even_after_the_window(make_brid
     assert o2.thread == "headers" and o2.conversation_id == o1.conversation_id
 
 
-def test_references_alone_are_enough(make_bridge, smtp_sink):
+def test_references_naming_our_reply_are_enough(make_bridge, smtp_sink):
     bridge = make_bridge()
     first = make_mail("hello, order 100000005")
     o1 = turn(bridge, first)
-    follow = make_mail("more info", references=f"<unknown@elsewhere> {first['Message-ID']}")
+    reply = smtp_sink.wait_for(1)[0]
+    follow = make_mail("more info", references=f"<unknown@elsewhere> {reply['Message-ID']}")
     o2 = turn(bridge, follow)
     assert (o2.thread, o2.conversation_id) == ("headers", o1.conversation_id)
 
 
-def test_mail_without_thread_headers_joins_the_senders_conversation_within_7_days(make_bridge):
+def test_the_customers_own_message_id_does_not_join(make_bridge, smtp_sink):
+    bridge = make_bridge()
+    first = make_mail("hello, order 100000005")
+    o1 = turn(bridge, first)
+    follow = make_mail("more info", in_reply_to=first["Message-ID"], references=first["Message-ID"])
+    o2 = turn(bridge, follow)
+    assert o2.thread == "new" and o2.conversation_id != o1.conversation_id
+
+
+def test_mail_without_thread_headers_starts_a_new_conversation_even_from_the_same_sender(make_bridge):
     clock = Clock()
     bridge = make_bridge(clock=clock)
     o1 = turn(bridge, make_mail("charged twice for order 100000005", sender="Erin <ERIN@example.com>"))
-    clock.now += timedelta(days=6, hours=23)
+    clock.now += timedelta(minutes=5)
     o2 = turn(bridge, make_mail("also, my email is erin@example.com", subject="more"))
-    assert (o2.thread, o2.conversation_id) == ("sender", o1.conversation_id)
-    # the window counts from the last activity
-    clock.now += timedelta(days=7, minutes=1)
-    o3 = turn(bridge, make_mail("new question", subject="another topic"))
-    assert o3.thread == "new" and o3.conversation_id != o1.conversation_id
+    assert o2.thread == "new" and o2.conversation_id != o1.conversation_id
+
+
+def test_the_address_our_reply_went_to_may_answer_in_the_thread(make_bridge, smtp_sink):
+    """Reply-To erin.work@: our reply went there, so her answer from that address continues."""
+    bridge = make_bridge()
+    o1 = turn(bridge, make_mail("hello, order 100000005", headers={"Reply-To": "erin.work@example.org"}))
+    reply = smtp_sink.wait_for(1)[0]
+    follow = make_mail("here is more", sender="Erin <erin.work@example.org>", in_reply_to=reply["Message-ID"])
+    o2 = turn(bridge, follow, envelope_from="erin.work@example.org")
+    assert (o2.thread, o2.conversation_id) == ("headers", o1.conversation_id)
 
 
 def test_thread_headers_of_another_senders_conversation_start_a_new_one(make_bridge, smtp_sink):

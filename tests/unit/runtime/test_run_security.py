@@ -93,7 +93,21 @@ def test_rasa_gets_the_secret_in_an_endpoints_file_only_this_user_reads(tmp_path
     assert endpoint.url == "http://127.0.0.1:6123/webhook"
     assert endpoint.headers == {"Authorization": "Bearer " + "the-secret-" * 3}
     store = read_endpoint_config(str(path), "tracker_store")
-    assert (store.type, store.kwargs["db"], store.kwargs["password"]) == ("SQL", "var/x.db", "pw")
+    # an SQLite tracker store writes into the core's database file, wherever the settings put it
+    # (the review console indexes `events` there); before, `db: var/x.db` was kept relative
+    core_file = str((tmp_path / "supportbot.db").resolve())
+    assert (store.type, store.kwargs["db"], store.kwargs["password"]) == ("SQL", core_file, "pw")
+
+
+def test_a_core_on_postgresql_leaves_the_tracker_store_as_configured(tmp_path, monkeypatch):
+    import yaml
+
+    settings = _settings(tmp_path, monkeypatch,
+                         SUPPORTBOT_DATABASE_URL="postgresql+psycopg2://postgres@127.0.0.1/supportbot")
+    source = tmp_path / "endpoints.yml"
+    source.write_text("tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: var/x.db\n")
+    written = yaml.safe_load(write_runtime_endpoints(settings, "s" * 32, source=source).read_text())
+    assert written["tracker_store"]["db"] == "var/x.db"
 
 
 @pytest.mark.parametrize("headers, args, presented", [

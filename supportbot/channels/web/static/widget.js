@@ -65,9 +65,24 @@
   };
 
   // ---------------------------------------------------------------- card-number masking
-  // Same rule as supportbot/privacy.py: a Luhn-valid run of 13-19 digits, optionally grouped
-  // by single spaces or dashes, becomes "**** **** **** 1234".
-  var CARD_CANDIDATE = /(^|[^\d])((?:\d[ -]?){12,18}\d)(?!\d)/g;
+  // The rule of supportbot/privacy.py, character for character: digits (ASCII or fullwidth)
+  // joined by at most 5 separators (every Unicode space, . - / \ _, Unicode dashes, middle
+  // dots, fullwidth punctuation) form a run of groups; the whole run, or else the longest
+  // stretch of whole groups from the left, with 13-19 digits that passes Luhn becomes
+  // "**** **** **** 1234". A stretch of several groups with a 9-digit group (an order
+  // reference) is not a card number.
+  var DIGIT = "0-9\uff10-\uff19";
+  var SEPARATOR = " \\t\\n\\r\\f\\v\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.\\-/\\\\_\u2010-\u2015\u2212\u00b7\u30fb\uff0d\uff0e\uff0f";
+  var CARD_RUN = new RegExp(
+    "(?<![" + DIGIT + "])[" + DIGIT + "](?:[" + SEPARATOR + "]{0,5}[" + DIGIT + "])*(?![" + DIGIT + "])", "g");
+  var DIGIT_GROUP = new RegExp("[" + DIGIT + "]+", "g");
+  var ORDER_REFERENCE_DIGITS = 9;
+
+  function asciiDigits(text) {
+    return text.replace(/[\uff10-\uff19]/g, function (ch) {
+      return String.fromCharCode(ch.charCodeAt(0) - 0xff10 + 48);
+    });
+  }
 
   function luhnValid(digits) {
     var total = 0;
@@ -80,16 +95,49 @@
       }
       total += d;
     }
-    return total % 10 === 0;
+    return digits.length > 0 && total % 10 === 0;
+  }
+
+  function cardStretches(groups) {
+    var found = [];
+    var i = 0;
+    while (i < groups.length) {
+      var best = null;
+      var digits = "";
+      var hasReference = false;
+      for (var j = i; j < groups.length; j++) {
+        if (digits.length + groups[j].digits.length > 19) break;
+        digits += groups[j].digits;
+        hasReference = hasReference || groups[j].digits.length === ORDER_REFERENCE_DIGITS;
+        if (digits.length < 13 || (hasReference && j > i)) continue;
+        if (luhnValid(digits)) best = { start: groups[i].start, end: groups[j].end, last4: digits.slice(-4) };
+      }
+      if (!best) {
+        i += 1;
+        continue;
+      }
+      found.push(best);
+      while (i < groups.length && groups[i].start < best.end) i += 1;
+    }
+    return found;
   }
 
   function maskCardNumbers(text) {
-    return String(text).replace(CARD_CANDIDATE, function (all, before, run) {
-      var digits = run.replace(/[ -]/g, "");
-      if (digits.length >= 13 && digits.length <= 19 && luhnValid(digits)) {
-        return before + "**** **** **** " + digits.slice(-4);
-      }
-      return all;
+    return String(text).replace(CARD_RUN, function (run) {
+      var groups = [];
+      run.replace(DIGIT_GROUP, function (g, offset) {
+        groups.push({ start: offset, end: offset + g.length, digits: asciiDigits(g) });
+        return g;
+      });
+      var stretches = cardStretches(groups);
+      if (!stretches.length) return run;
+      var out = "";
+      var last = 0;
+      stretches.forEach(function (s) {
+        out += run.slice(last, s.start) + "**** **** **** " + s.last4;
+        last = s.end;
+      });
+      return out + run.slice(last);
     });
   }
 
@@ -119,7 +167,7 @@
   }
 
   function freshState() {
-    return { v: 1, sessionId: null, open: false, updatedAt: Date.now(), messages: [] };
+    return { v: 1, sessionId: null, sessionToken: null, open: false, updatedAt: Date.now(), messages: [] };
   }
 
   function loadState() {
@@ -497,13 +545,16 @@
         sessionConfirmed = false;
         setStatus("");
         // joins the conversation's room again after every (re)connection
-        socket.emit("session_request", { session_id: state.sessionId });
+        // the server gives the stored conversation back only with its token (else a new one)
+        socket.emit("session_request", { session_id: state.sessionId, session_token: state.sessionToken });
       });
       socket.on("session_confirm", function (confirmed) {
         var id = confirmed && typeof confirmed === "object" ? confirmed.session_id : confirmed;
         if (typeof id !== "string" || !id) return;
+        var token = confirmed && typeof confirmed === "object" ? confirmed.session_token : null;
         var isNew = state.sessionId !== id;
         state.sessionId = id;
+        state.sessionToken = typeof token === "string" ? token : null;
         saveState();
         sessionConfirmed = true;
         if (isNew && config.initialPayload && !state.messages.some(function (m) { return m.from === "user"; })) {
