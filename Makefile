@@ -89,6 +89,7 @@ bench: install train
 	$(PY) benchmarks/speed_bench.py --all
 	$(PY) benchmarks/soak_bench.py --conversations 50 --minutes $${SOAK_MINUTES:-10}
 	$(PY) benchmarks/review_bench.py  # needs PostgreSQL at 127.0.0.1:5432 (SUPPORTBOT_BENCH_POSTGRES_URL)
+	$(PY) benchmarks/analytics_bench.py
 
 clean:
 	rm -rf $(STAMPS) models results .rasa

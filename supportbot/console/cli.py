@@ -56,12 +56,23 @@ def _load_indexer(engine):
     return Indexer(engine)
 
 
+def _load_outcome_indexer(engine):
+    """The outcome analytics' indexer (supportbot/analytics), or None when it is absent."""
+    try:
+        from supportbot.analytics.outcomes import OutcomeIndexer
+    except ImportError as exc:
+        log.warning("outcome indexer unavailable: %s", exc)
+        return None
+    return OutcomeIndexer(engine)
+
+
 PURGE_EVERY = 300.0  # seconds between removals of expired sessions and old login attempts
 
 
 async def background(engine, accounts, every: float) -> None:
     """Index new conversations every `every` seconds (0: never); purge expired sessions."""
     indexer = _load_indexer(engine) if every > 0 else None
+    outcomes = _load_outcome_indexer(engine) if indexer is not None else None
     step = every if indexer is not None else PURGE_EVERY
     last_purge = 0.0
     loop = asyncio.get_running_loop()
@@ -73,6 +84,11 @@ async def background(engine, accounts, every: float) -> None:
                     log.info("indexed %s events of %s conversations", run.events, run.conversations)
             except Exception:  # noqa: BLE001 - the next round tries again; the console stays up
                 log.exception("review indexing failed")
+        if outcomes is not None:  # after the review index: outcomes are derived from it
+            try:
+                await asyncio.to_thread(outcomes.run_once)
+            except Exception:  # noqa: BLE001 - the next round tries again
+                log.exception("outcome indexing failed")
         if loop.time() - last_purge >= PURGE_EVERY:
             last_purge = loop.time()
             try:

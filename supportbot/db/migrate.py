@@ -32,6 +32,7 @@ OWN_METADATA_MODULES: tuple[str, ...] = (
     "supportbot.channels.email_bridge.store",  # revision email_bridge_0001
     "supportbot.review.models",  # revision 0005_review_index
     "supportbot.console.accounts.models",  # revision 0006_console_users
+    "supportbot.analytics.models",  # revision 0007_analytics
 )
 
 

@@ -134,6 +134,10 @@ def register(subparsers: Any) -> None:
     erase.add_argument("--yes", action="store_true", help="confirm: erasing cannot be undone")
     erase.set_defaults(handler=cmd_erase)
 
+    from supportbot.analytics.cli import register_report  # issue 16: `review report`
+
+    register_report(sub, common)
+
 
 if __name__ == "__main__":  # pragma: no cover
     from supportbot.cli import main
